@@ -1,0 +1,53 @@
+"""Per-layer activations of any architecture, captured with forward hooks."""
+
+from __future__ import annotations
+
+import torch
+
+from .models import Autoencoder
+
+CODE = "code"  # the name under which the latent appears in the result
+
+
+@torch.no_grad()
+def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``x`` and return every layer's output, in data-flow order.
+
+    Args:
+        model: any convae :class:`Autoencoder`.
+        x: (B, C, H, W) float batch in [0, 1].
+
+    Returns:
+        ``{"input": x, "encoder.conv1": ..., ..., "code": z, "decoder...": ...,
+        "output": x_hat}``; every value a detached CPU tensor whose first dimension is B.
+        ``"code"`` is the encoder's output (the same tensor as its last layer's).
+
+    The model is left as it was: its mode is restored and every hook is removed, even if
+    the forward pass fails.
+    """
+    captured: dict[str, torch.Tensor] = {"input": x.detach().cpu()}
+    layers = model.named_layers()
+    last_encoder = [n for n, _ in layers if n.startswith("encoder.")][-1]
+    handles = []
+
+    def hook_for(name: str):
+        def hook(_module, _inputs, output):
+            captured[name] = output.detach().float().cpu()
+            if name == last_encoder:
+                captured[CODE] = captured[name]
+        return hook
+
+    was_training = model.training
+    try:
+        for name, module in layers:
+            handles.append(module.register_forward_hook(hook_for(name)))
+        model.eval()
+        device = next(model.parameters()).device
+        captured["output"] = model(x.to(device)).detach().float().cpu()
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    # "output" last, after the decoder's layers
+    captured["output"] = captured.pop("output")
+    return captured

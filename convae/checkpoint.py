@@ -1,0 +1,196 @@
+"""Saving and loading models safely.
+
+A checkpoint is one ``torch.save`` file holding only tensors and plain Python values:
+
+    {"format": "convae-checkpoint", "format_version": 1,
+     "model": ModelConfig as dict, "state_dict": weights,
+     "meta": {"dataset", "train_noise", "train", "metrics", "history", "versions", ...}}
+
+Saving is atomic (write a temporary file in the same folder, fsync, rename), so an
+interrupted save leaves the previous file intact. Loading uses ``weights_only=True``:
+torch's restricted unpickler, which refuses to build arbitrary objects, so a crafted file
+cannot run code. Every way a file can be wrong ends in one :class:`CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+import torchvision
+
+from .config import ModelConfig
+from .errors import CheckpointError, ConvaeError
+from .models import Autoencoder, build_model
+
+FORMAT = "convae-checkpoint"
+FORMAT_VERSION = 1
+MAX_BYTES = 50 * 1024 * 1024  # far above any convae model (the largest is < 1 MB)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded (or about to be saved) model with its description."""
+
+    model: Autoencoder
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    @property
+    def dataset(self) -> str | None:
+        return self.meta.get("dataset")
+
+
+def versions() -> dict[str, str]:
+    from . import __version__
+
+    return {"convae": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+
+
+def to_bytes(model: Autoencoder, meta: dict[str, Any] | None = None) -> bytes:
+    """The checkpoint file's content, e.g. for a download button."""
+    meta = dict(meta or {})
+    meta.setdefault("versions", versions())
+    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("latent_size", model.latent_size)
+    meta.setdefault("params", model.num_params)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "meta": meta,
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(path: str | Path, model: Autoencoder,
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` and ``meta`` to ``path`` atomically; returns the path.
+
+    An existing file at ``path`` is replaced only once the new one is fully on disk.
+    """
+    path = Path(path)
+    data = to_bytes(model, meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def _read(source: str | Path | bytes | BinaryIO, max_bytes: int) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray)):
+        data, name = bytes(source), "the uploaded file"
+    elif isinstance(source, (str, Path)):
+        p = Path(source)
+        name = str(p)
+        if not p.is_file():
+            raise CheckpointError(f"no checkpoint at {p}: the file does not exist")
+        if p.stat().st_size > max_bytes:
+            raise CheckpointError(
+                f"{p} is {p.stat().st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB "
+                "limit for a convae checkpoint; is it the right file?"
+            )
+        data = p.read_bytes()
+    else:
+        data, name = source.read(max_bytes + 1), getattr(source, "name", "the uploaded file")
+    if len(data) > max_bytes:
+        raise CheckpointError(
+            f"{name} is over the {max_bytes / 1e6:.0f} MB limit for a convae checkpoint"
+        )
+    if not data:
+        raise CheckpointError(f"{name} is empty: not a convae checkpoint")
+    return data, name
+
+
+def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
+                    expect_shape: tuple[int, int, int] | None = None,
+                    max_bytes: int = MAX_BYTES) -> Checkpoint:
+    """Read a checkpoint without running any code from it and rebuild its model.
+
+    Args:
+        source: a path, the file's bytes, or a binary file object.
+        expect_shape: if given, the model must take this input shape (C, H, W).
+        max_bytes: larger files are refused before they are read.
+
+    Returns:
+        The model in eval mode and the checkpoint's ``meta``.
+
+    Raises:
+        CheckpointError: missing, empty, oversized, truncated, corrupted, unsafe (it
+            would execute code), not a convae checkpoint, or weights that do not fit
+            the architecture or the expected shape.
+    """
+    data, name = _read(source, max_bytes)
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError, EOFError, zip errors, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            why = "it contains objects that could run code when loaded, so it was refused"
+        else:
+            why = f"it is truncated, corrupted or not a torch file ({first[:160]})"
+        raise CheckpointError(f"cannot load {name}: {why}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{name} is a torch file but not a convae checkpoint (no '{FORMAT}' marker); "
+            "save models with convae (`python -m convae train`) or the app"
+        )
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{name} has checkpoint format version {payload.get('format_version')!r}; "
+            f"this convae reads version {FORMAT_VERSION}"
+        )
+    try:
+        config = ModelConfig.from_dict(dict(payload["model"]))
+        model = build_model(config)
+    except (KeyError, TypeError, ValueError, ConvaeError) as e:
+        raise CheckpointError(f"{name} describes a model convae cannot build: {e}") from None
+    if expect_shape is not None and tuple(config.in_shape) != tuple(expect_shape):
+        raise CheckpointError(
+            f"{name} is a {config.arch} model for input shape {tuple(config.in_shape)}, but "
+            f"{tuple(expect_shape)} is needed here; pick a checkpoint trained on this dataset"
+        )
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{name} has no weights (state_dict missing)")
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as e:
+        lines = str(e).strip().splitlines()
+        detail = " ".join(line.strip() for line in lines[1:3]) or lines[0]
+        raise CheckpointError(
+            f"{name}: the weights do not fit a {config.arch} model for input "
+            f"{tuple(config.in_shape)} ({detail[:200]})"
+        ) from None
+    meta = payload.get("meta")
+    return Checkpoint(model.eval(), dict(meta) if isinstance(meta, dict) else {})

@@ -1,0 +1,173 @@
+"""The command line: ``python -m convae list | train | eval``.
+
+Every error caused by the user's input ends in one line on stderr and exit status 2;
+Ctrl-C ends with status 130 and never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import LOSSES, ModelConfig, TrainConfig
+from .data import dataset_names, load_dataset
+from .errors import ConvaeError
+from .metrics import evaluate
+from .models import ARCHITECTURES, build_model
+from .noise import Noise
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _noise(text: str) -> Noise:
+    try:
+        return Noise.parse(text)
+    except ConvaeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m convae",
+                     description="Train, evaluate and inspect convolutional autoencoders.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="list the architectures, one per line, name first")
+
+    t = sub.add_parser("train", help="train a model and save it as a checkpoint")
+    t.add_argument("--arch", required=True, help=f"one of: {', '.join(ARCHITECTURES)}")
+    t.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(dataset_names())}")
+    t.add_argument("--epochs", type=_positive_int, default=1)
+    t.add_argument("--limit", type=_positive_int, help="train on the first N images only")
+    defaults = TrainConfig()
+    t.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    t.add_argument("--lr", type=float, default=defaults.lr, help="Adam's learning rate")
+    t.add_argument("--loss", choices=LOSSES, default=defaults.loss)
+    t.add_argument("--noise", type=_noise, default=Noise(),
+                   help="train a denoiser: noisy input KIND:LEVEL, clean target")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--test-limit", type=_positive_int,
+                   help="evaluate on the first N test images only (default: all)")
+    t.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="measure a checkpoint's MSE, PSNR and SSIM on a test set")
+    e.add_argument("path", type=Path, help="checkpoint file")
+    e.add_argument("--dataset", help="default: the dataset the model was trained on")
+    e.add_argument("--noise", type=_noise, default=Noise(), help="corrupt the input: KIND:LEVEL")
+    e.add_argument("--limit", type=_positive_int, help="the first N test images only")
+    e.add_argument("--seed", type=int, default=0, help="noise seed")
+    e.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    return parser
+
+
+def cmd_list(_args) -> int:
+    width = max(map(len, ARCHITECTURES))
+    for name, arch in ARCHITECTURES.items():
+        print(f"{name:<{width}}  {arch.summary}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .train import train
+
+    if args.arch not in ARCHITECTURES:
+        raise ConvaeError(
+            f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHITECTURES)} "
+            "(`python -m convae list` describes them)"
+        )
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      loss=args.loss, noise=str(args.noise), seed=args.seed, limit=args.limit)
+    train_set = load_dataset(args.dataset, train=True)
+    test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)
+    model = build_model(ModelConfig(args.arch, train_set.shape), seed=args.seed)
+    n = min(len(train_set), args.limit or len(train_set))
+    steps = -(-n // cfg.batch_size) * cfg.epochs
+    bar = tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr,
+               desc=f"{args.arch} on {args.dataset}")
+
+    def on_step(p):
+        bar.update(1)
+        bar.set_postfix(epoch=f"{p.epoch}/{p.epochs}", loss=f"{p.loss:.4f}",
+                        img_s=f"{p.images_per_s:.0f}", refresh=False)
+
+    def on_epoch(s):
+        bar.write(f"epoch {s.epoch}: train loss {s.train_loss:.5f}, test loss "
+                  f"{s.test_loss:.5f}, {s.seconds:.1f}s ({s.images_per_s:.0f} images/s)")
+
+    history = train(model, train_set.images, cfg, test_images=test_set.images[:2000],
+                    on_step=on_step, on_epoch=on_epoch)
+    bar.close()
+    metrics = {"clean": evaluate(model, test_set.images).to_dict()}
+    if not args.noise.is_clean:
+        metrics[str(args.noise)] = evaluate(model, test_set.images, args.noise).to_dict()
+    meta = {"dataset": args.dataset, "train_noise": str(args.noise), "train": cfg.to_dict(),
+            "metrics": metrics, "history": history.to_dict(), "test_images": len(test_set)}
+    save_checkpoint(args.out, model, meta)
+    clean = metrics["clean"]
+    print(f"saved {args.out}: test MSE {clean['mse']:.5f}, PSNR {clean['psnr']:.2f} dB, "
+          f"SSIM {clean['ssim']:.3f} on {len(test_set)} {args.dataset} test images")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    ckpt = load_checkpoint(args.path)
+    dataset = args.dataset or ckpt.dataset
+    if not dataset:
+        raise ConvaeError(f"{args.path} does not say its dataset; pass --dataset")
+    test_set = load_dataset(dataset, train=False)
+    if test_set.shape != ckpt.config.in_shape:
+        raise ConvaeError(
+            f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
+            f"are {test_set.shape}; pick a dataset of that shape"
+        )
+    test_set = test_set.subset(limit=args.limit)
+    result = evaluate(ckpt.model, test_set.images, args.noise, seed=args.seed)
+    out = {"file": str(args.path), "arch": ckpt.config.arch, "dataset": dataset,
+           "train_noise": ckpt.meta.get("train_noise", "none"),
+           "latent_size": ckpt.model.latent_size, "params": ckpt.model.num_params,
+           **result.to_dict()}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{out['arch']} on {dataset} ({result.n} test images, input noise {result.noise}):")
+        print(f"  MSE {result.mse:.5f}  PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}")
+        if result.noisy_psnr is not None:
+            print(f"  noisy input: PSNR {result.noisy_psnr:.2f} dB  SSIM {result.noisy_ssim:.4f}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConvaeError as e:
+        print(f"convae: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("convae: interrupted; nothing was saved", file=sys.stderr)
+        return 130
+    except OSError as e:  # e.g. --out in a folder that cannot be written
+        print(f"convae: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2

@@ -1,0 +1,225 @@
+"""Datasets as uint8 tensors in memory, loaded through torchvision.
+
+Where the files come from: the folder in ``CONVAE_DATA_DIR`` (default ``./data``), laid
+out as torchvision expects (``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``,
+``cifar-10-batches-py/``). Missing files are downloaded where a network exists. A
+read-only folder works: its files are copied to a cache folder before torchvision
+extracts anything, and nothing in the data folder is ever changed or deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import datasets as tv
+
+from .errors import DatasetError
+
+DATA_DIR_ENV = "CONVAE_DATA_DIR"
+CACHE_DIR_ENV = "CONVAE_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    tv_class: type
+    folder: str  # torchvision's folder for it under the data root
+    files: tuple[str, ...]  # what a user must provide, relative to the data root
+    sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
+    shape: tuple[int, int, int]
+
+
+_MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist", tv.MNIST, "MNIST", tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
+        ("MNIST",), (1, 28, 28),
+    ),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist", tv.FashionMNIST, "FashionMNIST",
+        tuple(f"FashionMNIST/raw/{f}" for f in _MNIST_FILES), ("FashionMNIST",), (1, 28, 28),
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", tv.CIFAR10, "cifar-10-batches-py",
+        ("cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/)",),
+        ("cifar-10-python.tar.gz",), (3, 32, 32),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """One split of a dataset, held in memory.
+
+    Attributes:
+        images: (N, C, H, W) uint8.
+        labels: (N,) int64 class indices.
+        classes: class names, indexed by label.
+    """
+
+    name: str
+    train: bool
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def floats(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Images (all, or those at ``index``) as float32 in [0, 1]."""
+        images = self.images if index is None else self.images[index]
+        return images.float().div_(255)
+
+    def subset(self, classes: list[int] | None = None, limit: int | None = None) -> "ImageSet":
+        """Only the given class indices, and at most the first ``limit`` images."""
+        images, labels = self.images, self.labels
+        if classes is not None:
+            bad = [c for c in classes if not 0 <= c < len(self.classes)]
+            if bad:
+                raise DatasetError(
+                    f"no class {bad} in {self.name}; classes are 0..{len(self.classes) - 1}"
+                )
+            keep = torch.isin(labels, torch.tensor(classes))
+            images, labels = images[keep], labels[keep]
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        return ImageSet(self.name, self.train, images, labels, self.classes)
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS)
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+def cache_dir() -> Path:
+    default = Path(tempfile.gettempdir()) / "convae-cache"
+    return Path(os.environ.get(CACHE_DIR_ENV) or default)
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+def _working_root(info: DatasetInfo, root: Path) -> Path:
+    """A root that torchvision may write into (extract, download) for this dataset.
+
+    Files the user provided are never touched: if any exist, they are copied to a cache
+    folder and extracted there. Only a dataset that is not there at all is downloaded
+    into ``root`` itself (or into the cache if ``root`` is read-only).
+    """
+    provided = [root / s for s in info.sources if (root / s).exists()]
+    if not provided and _writable(root):
+        return root
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    copy_root = cache_dir() / "data" / key
+    for source in provided:
+        target = copy_root / source.relative_to(root)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        if source.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+        else:
+            shutil.copyfile(source, tmp)
+        tmp.rename(target)  # atomic: a half-made copy is never mistaken for a whole one
+    return copy_root
+
+
+def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetError:
+    expected = ", ".join(str(root / f) for f in info.files)
+    return DatasetError(
+        f"{info.name} could not be loaded from {root.resolve()} ({cause}). Expected: {expected}. "
+        f"Put the official files there (or set {DATA_DIR_ENV} to a folder that has them); "
+        "with a network connection they are downloaded automatically."
+    )
+
+
+def _open_torchvision(info: DatasetInfo, root: Path, train: bool):
+    try:
+        return info.tv_class(str(root), train=train, download=False)
+    except RuntimeError:
+        pass  # not extracted yet, or missing: let download() extract or fetch
+    except Exception as e:  # present but unreadable
+        raise _not_found(info, root, e) from e
+    try:
+        work = _working_root(info, root)
+        return info.tv_class(str(work), train=train, download=True)
+    except Exception as e:  # network errors, bad archives, checksum failures
+        raise _not_found(info, root, e) from e
+
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, bool, str], ImageSet] = {}
+
+
+def load_dataset(name: str, train: bool = False, root: str | Path | None = None) -> ImageSet:
+    """Load one split of a dataset into memory (once per process; later calls are free).
+
+    Args:
+        name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
+        train: the training split if true, else the test split.
+        root: data folder; defaults to ``$CONVAE_DATA_DIR`` or ``./data``.
+
+    Raises:
+        DatasetError: unknown name, or the files are missing and cannot be downloaded.
+    """
+    info = _info(name)
+    root = Path(root) if root is not None else data_dir()
+    key = (name, train, str(root.resolve()))
+    with _lock:
+        if key not in _loaded:
+            ds = _open_torchvision(info, root, train)
+            images = torch.as_tensor(np.asarray(ds.data))
+            if images.ndim == 3:  # MNIST-like: (N, H, W)
+                images = images.unsqueeze(1)
+            else:  # CIFAR-10: (N, H, W, C)
+                images = images.permute(0, 3, 1, 2)
+            labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+            if images.dtype != torch.uint8 or tuple(images.shape[1:]) != info.shape:
+                raise DatasetError(
+                    f"{name} in {root} has images of shape {tuple(images.shape[1:])} and type "
+                    f"{images.dtype}; expected {info.shape} uint8. Are these the official files?"
+                )
+            _loaded[key] = ImageSet(
+                name, train, images.contiguous(), labels, tuple(ds.classes)
+            )
+        return _loaded[key]
+
+
+def clear_cache() -> None:
+    """Forget datasets loaded in this process (for tests)."""
+    with _lock:
+        _loaded.clear()

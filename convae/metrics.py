@@ -1,0 +1,123 @@
+"""Reconstruction quality: MSE, PSNR and SSIM, per image and over a test set.
+
+Conventions (so every number convae shows means the same thing):
+- images are floats in [0, 1], so PSNR = 10 log10(1 / MSE), capped at 100 dB;
+- a set's PSNR and SSIM are means of the per-image values; its MSE is the mean
+  per-pixel squared error over the set;
+- SSIM is torchmetrics' (Gaussian window 11, sigma 1.5), averaged over channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from .noise import Noise
+
+MIN_MSE = 1e-10  # PSNR of a perfect copy is reported as 100 dB, not infinity
+
+
+def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
+    if x_hat.shape != x.shape or x.ndim != 4:
+        raise ValueError(
+            f"expected two batches of the same shape (B, C, H, W), got {tuple(x_hat.shape)} "
+            f"and {tuple(x.shape)}"
+        )
+
+
+def mse_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) x 2 -> (B,) mean squared error of each image."""
+    _check_pair(x_hat, x)
+    return (x_hat.float() - x.float()).pow(2).flatten(1).mean(1)
+
+
+def psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
+    return 10 * torch.log10(1.0 / mse.clamp(min=MIN_MSE))
+
+
+def psnr_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) x 2 -> (B,) peak signal-to-noise ratio in dB (peak value 1)."""
+    return psnr_from_mse(mse_per_image(x_hat, x))
+
+
+def ssim_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) x 2 -> (B,) structural similarity, 1 for identical images."""
+    _check_pair(x_hat, x)
+    return structural_similarity_index_measure(
+        x_hat.float(), x.float(), data_range=1.0, reduction="none"
+    )
+
+
+def image_metrics(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image ``mse``, ``psnr`` and ``ssim`` of a batch, each of shape (B,)."""
+    mse = mse_per_image(x_hat, x)
+    return {"mse": mse, "psnr": psnr_from_mse(mse), "ssim": ssim_per_image(x_hat, x)}
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Run ``model`` in eval mode over a float batch, in chunks; returns float32 on CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        out = [model(x[i:i + batch_size].to(device)).float().cpu()
+               for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else x.new_empty((0, *x.shape[1:]))
+
+
+@dataclass
+class Evaluation:
+    """Mean quality over a set; the ``noisy_*`` fields compare the noisy input itself
+    with the clean image (how bad the input was), and are ``None`` for clean input."""
+
+    n: int
+    noise: str
+    mse: float
+    psnr: float
+    ssim: float
+    noisy_mse: float | None = None
+    noisy_psnr: float | None = None
+    noisy_ssim: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
+             seed: int = 0, batch_size: int = 1000) -> Evaluation:
+    """Mean MSE, PSNR and SSIM of ``model`` reconstructing ``images``.
+
+    Args:
+        model: an autoencoder; put in eval mode for the call and restored after.
+        images: (N, C, H, W) uint8 or float in [0, 1]: the clean targets.
+        noise: corruption applied to the input (clean by default).
+        seed: the noise seed, so the same call gives the same numbers.
+        batch_size: images per forward pass (bounds memory).
+    """
+    if len(images) == 0:
+        raise ValueError("evaluate needs at least one image")
+    generator = torch.Generator().manual_seed(seed)
+    sums = {k: 0.0 for k in ("mse", "psnr", "ssim", "noisy_mse", "noisy_psnr", "noisy_ssim")}
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size]
+        x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+        noisy = noise.apply(x, generator=generator)
+        for k, v in image_metrics(reconstruct(model, noisy, batch_size), x).items():
+            sums[k] += v.sum().item()
+        if not noise.is_clean:
+            for k, v in image_metrics(noisy, x).items():
+                sums[f"noisy_{k}"] += v.sum().item()
+    n = len(images)
+    mean = {k: v / n for k, v in sums.items()}
+    noisy = {} if noise.is_clean else {
+        "noisy_mse": mean["noisy_mse"], "noisy_psnr": mean["noisy_psnr"],
+        "noisy_ssim": mean["noisy_ssim"],
+    }
+    return Evaluation(n=n, noise=str(noise), mse=mean["mse"], psnr=mean["psnr"],
+                      ssim=mean["ssim"], **noisy)

@@ -1,0 +1,277 @@
+"""The architecture registry.
+
+Every model is an :class:`Autoencoder`: an ``encoder`` and a ``decoder``, each an
+``nn.Sequential`` whose children carry readable names (``conv1``, ``pool1``, ...). That
+one convention gives every architecture ``encode``/``decode``/``forward``, a list of its
+layers in order, and lets :mod:`convae.activations` hook any of them generically.
+
+Sizes follow the seed tutorials (``../shared/DESIGN.md``); shapes in comments are for
+MNIST's 1x28x28 input, CIFAR-10's 3x32x32 works the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .errors import ConfigError
+
+
+class Autoencoder(nn.Module):
+    """An encoder and a decoder; subclasses only build the two ``nn.Sequential``s."""
+
+    def __init__(self, config: ModelConfig, encoder: nn.Sequential, decoder: nn.Sequential):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.decoder = decoder
+        # eval mode so that measuring the code shape leaves batch-norm statistics alone
+        with torch.no_grad():
+            self.code_shape = tuple(encoder.eval()(torch.zeros(1, *config.in_shape)).shape[1:])
+
+    @property
+    def latent_size(self) -> int:
+        """Number of values in the code (the compressed representation)."""
+        return math.prod(self.code_shape)
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> code of shape (B, *code_shape)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Code (B, *code_shape) -> reconstruction (B, C, H, W) in [0, 1]."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def named_layers(self) -> list[tuple[str, nn.Module]]:
+        """Every layer in the order data flows through it, named ``encoder.conv1`` etc."""
+        return [(f"encoder.{n}", m) for n, m in self.encoder.named_children()] + [
+            (f"decoder.{n}", m) for n, m in self.decoder.named_children()
+        ]
+
+
+def _seq(*layers: tuple[str, nn.Module]) -> nn.Sequential:
+    return nn.Sequential(OrderedDict(layers))
+
+
+def _conv(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)  # keeps H and W
+
+
+def _pooled_sizes(size: int, n: int) -> list[int]:
+    """Spatial sizes after n 2x poolings with ceil, e.g. 28 -> [14, 7, 4] (as TF's 'same')."""
+    sizes = []
+    for _ in range(n):
+        size = math.ceil(size / 2)
+        sizes.append(size)
+    return sizes
+
+
+def _depths(config: ModelConfig, default: tuple[int, ...]) -> tuple[int, ...]:
+    depths = config.depths or default
+    if len(depths) != len(default):
+        raise ConfigError(
+            f"{config.arch} takes {len(default)} depths (default {default}), got {depths}"
+        )
+    return depths
+
+
+def linear(config: ModelConfig) -> Autoencoder:
+    """Flatten -> one hidden ReLU layer (the code) -> sigmoid, as in the linear seed."""
+    c, h, w = config.in_shape
+    n = c * h * w  # 784 for MNIST
+    encoder = _seq(
+        ("flatten", nn.Flatten()),  # (B, 784)
+        ("fc1", nn.Linear(n, config.hidden)),
+        ("relu1", nn.ReLU()),  # (B, 32): the code
+    )
+    decoder = _seq(
+        ("fc2", nn.Linear(config.hidden, n)),
+        ("sigmoid", nn.Sigmoid()),
+        ("unflatten", nn.Unflatten(1, (c, h, w))),  # (B, 1, 28, 28)
+    )
+    return Autoencoder(config, encoder, decoder)
+
+
+def _seed_encoder(c: int, d1: int, d2: int) -> nn.Sequential:
+    return _seq(
+        ("conv1", _conv(c, d1)),  # (B, 16, 28, 28)
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2, 2)),  # (B, 16, 14, 14)
+        ("conv2", _conv(d1, d2)),  # (B, 4, 14, 14)
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2, 2)),  # (B, 4, 7, 7): the code, 196 values
+    )
+
+
+def conv_transpose(config: ModelConfig) -> Autoencoder:
+    """Conv encoder, transposed-conv decoder (kernel 2, stride 2), as in the first conv seed."""
+    c = config.in_shape[0]
+    d1, d2 = _depths(config, (16, 4))
+    decoder = _seq(
+        ("deconv1", nn.ConvTranspose2d(d2, d1, kernel_size=2, stride=2)),  # (B, 16, 14, 14)
+        ("relu3", nn.ReLU()),
+        ("deconv2", nn.ConvTranspose2d(d1, c, kernel_size=2, stride=2)),  # (B, 1, 28, 28)
+        ("sigmoid", nn.Sigmoid()),
+    )
+    return Autoencoder(config, _seed_encoder(c, d1, d2), decoder)
+
+
+def conv_upsample(config: ModelConfig) -> Autoencoder:
+    """Same encoder; nearest upsampling + conv decoder (no checkerboard artifacts)."""
+    c = config.in_shape[0]
+    d1, d2 = _depths(config, (16, 4))
+    decoder = _seq(
+        ("up1", nn.Upsample(scale_factor=2, mode="nearest")),  # (B, 4, 14, 14)
+        ("conv3", _conv(d2, d1)),  # (B, 16, 14, 14)
+        ("relu3", nn.ReLU()),
+        ("up2", nn.Upsample(scale_factor=2, mode="nearest")),  # (B, 16, 28, 28)
+        ("conv4", _conv(d1, c)),  # (B, 1, 28, 28)
+        ("sigmoid", nn.Sigmoid()),
+    )
+    return Autoencoder(config, _seed_encoder(c, d1, d2), decoder)
+
+
+def _three_pool(config: ModelConfig, default: tuple[int, int, int]) -> Autoencoder:
+    """Three conv+pool stages down to 4x4, then resize-and-conv back up (seed 002's shape)."""
+    c, h, _ = config.in_shape
+    d1, d2, d3 = _depths(config, default)
+    s1, s2, _ = _pooled_sizes(h, 3)  # 28 -> 14, 7, 4
+    encoder = _seq(
+        ("conv1", _conv(c, d1)),  # (B, d1, 28, 28)
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2, 2, ceil_mode=True)),  # (B, d1, 14, 14)
+        ("conv2", _conv(d1, d2)),
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),  # (B, d2, 7, 7)
+        ("conv3", _conv(d2, d3)),
+        ("relu3", nn.ReLU()),
+        ("pool3", nn.MaxPool2d(2, 2, ceil_mode=True)),  # (B, d3, 4, 4): the code
+    )
+    decoder = _seq(
+        ("up1", nn.Upsample(size=(s2, s2), mode="nearest")),  # (B, d3, 7, 7)
+        ("conv4", _conv(d3, d3)),
+        ("relu4", nn.ReLU()),
+        ("up2", nn.Upsample(size=(s1, s1), mode="nearest")),  # (B, d3, 14, 14)
+        ("conv5", _conv(d3, d2)),
+        ("relu5", nn.ReLU()),
+        ("up3", nn.Upsample(size=(h, h), mode="nearest")),  # (B, d2, 28, 28)
+        ("conv6", _conv(d2, d1)),
+        ("relu6", nn.ReLU()),
+        ("conv7", _conv(d1, c)),  # (B, 1, 28, 28)
+        ("sigmoid", nn.Sigmoid()),
+    )
+    return Autoencoder(config, encoder, decoder)
+
+
+def conv_deep(config: ModelConfig) -> Autoencoder:
+    """Depths 16-8-8, three poolings, a 4x4x8 = 128-value code (seed 002)."""
+    return _three_pool(config, (16, 8, 8))
+
+
+def denoiser(config: ModelConfig) -> Autoencoder:
+    """The same shape with depths 32-32-16, meant to be trained on noisy input (seed 002)."""
+    return _three_pool(config, (32, 32, 16))
+
+
+def conv_bn(config: ModelConfig) -> Autoencoder:
+    """convae's own design: wider, batch-normalised, with a linear 7x7x4 = 196-value code.
+
+    Differences from the seeds, each for reconstruction quality at the same code size:
+    batch norm for faster, steadier training; more channels; and no ReLU on the code, so
+    no code value is stuck at zero and the decoder sees the full range.
+    """
+    c, h, _ = config.in_shape
+    d1, d2, d3 = _depths(config, (32, 64, 4))
+    encoder = _seq(
+        ("conv1", _conv(c, d1)),  # (B, 32, 28, 28)
+        ("bn1", nn.BatchNorm2d(d1)),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2, 2)),  # (B, 32, 14, 14)
+        ("conv2", _conv(d1, d2)),  # (B, 64, 14, 14)
+        ("bn2", nn.BatchNorm2d(d2)),
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2, 2)),  # (B, 64, 7, 7)
+        ("conv3", _conv(d2, d3)),  # (B, 4, 7, 7): the code, 196 values
+    )
+    decoder = _seq(
+        ("conv4", _conv(d3, d2)),  # (B, 64, 7, 7)
+        ("bn4", nn.BatchNorm2d(d2)),
+        ("relu4", nn.ReLU()),
+        ("up1", nn.Upsample(scale_factor=2, mode="nearest")),  # (B, 64, 14, 14)
+        ("conv5", _conv(d2, d1)),  # (B, 32, 14, 14)
+        ("bn5", nn.BatchNorm2d(d1)),
+        ("relu5", nn.ReLU()),
+        ("up2", nn.Upsample(scale_factor=2, mode="nearest")),  # (B, 32, 28, 28)
+        ("conv6", _conv(d1, c)),  # (B, 1, 28, 28)
+        ("sigmoid", nn.Sigmoid()),
+    )
+    return Autoencoder(config, encoder, decoder)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    build: Callable[[ModelConfig], Autoencoder]
+    summary: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture("linear", linear, "flatten -> 32 hidden units -> sigmoid (linear seed)"),
+        Architecture(
+            "conv-transpose", conv_transpose,
+            "conv 16-4 + 2x pooling, transposed-conv decoder; 7x7x4 code",
+        ),
+        Architecture(
+            "conv-upsample", conv_upsample,
+            "conv 16-4 + 2x pooling, nearest-upsample + conv decoder; 7x7x4 code",
+        ),
+        Architecture("conv-deep", conv_deep, "conv 16-8-8, three poolings; 4x4x8 = 128 code"),
+        Architecture("denoiser", denoiser, "conv 32-32-16, three poolings; for denoising"),
+        Architecture(
+            "conv-bn", conv_bn,
+            "convae's own: wider conv 32-64 with batch norm, linear 7x7x4 code",
+        ),
+    )
+}
+
+
+def architecture_names() -> list[str]:
+    return list(ARCHITECTURES)
+
+
+def build_model(config: ModelConfig, seed: int | None = None) -> Autoencoder:
+    """Build the architecture ``config.arch`` for ``config.in_shape``.
+
+    Args:
+        config: which architecture and for which input shape.
+        seed: if given, the initial weights are a function of it alone.
+
+    Raises:
+        ConfigError: the architecture name is unknown.
+    """
+    if config.arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"unknown architecture {config.arch!r}; choose one of: {', '.join(ARCHITECTURES)}"
+        )
+    if seed is None:
+        model = ARCHITECTURES[config.arch].build(config)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = ARCHITECTURES[config.arch].build(config)
+    return model.eval()
