@@ -1,0 +1,82 @@
+"""Turning an uploaded picture into a model input, safely.
+
+Any file a user uploads goes through :func:`image_to_tensor`: it refuses what is not a
+picture, truncated files and decompression bombs (a tiny file that claims a huge size),
+and converts every mode Pillow reads (grey, 16-bit, palette, RGBA, CMYK, ...) to the
+model's channels and size.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms.functional import pil_to_tensor
+
+from .errors import ConvaeError
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # ~6300 x 6300: any real photo; refuses decompression bombs
+
+
+class ImageError(ConvaeError):
+    """An upload that is not a usable picture."""
+
+
+def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Decode ``data`` and convert it to a (C, H, W) float tensor in [0, 1].
+
+    The picture is converted to grey (C = 1) or RGB (C = 3), its transparency composited
+    on black (MNIST's background), centre-cropped to a square and resized to H x W.
+
+    Raises:
+        ImageError: empty, too large, not a picture, truncated, or too many pixels.
+    """
+    c, h, w = shape
+    if not data:
+        raise ImageError("the file is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"the file is {len(data) / 1e6:.1f} MB; pictures up to "
+                         f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageError(
+                        f"the picture claims {img.width} x {img.height} pixels, more than "
+                        f"{MAX_PIXELS:,} allowed; it may be a decompression bomb")
+                img.load()  # decodes now, so truncation errors surface here
+                img = _to_mode(img, "L" if c == 1 else "RGB")
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("the file is not a picture Pillow can read; upload a PNG or JPEG") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"the picture is too large to decode safely ({_first_line(e)})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"the picture is damaged or truncated ({_first_line(e)})") from None
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize((w, h), Image.Resampling.LANCZOS)
+    return pil_to_tensor(img).float().div(255)
+
+
+def _to_mode(img: Image.Image, mode: str) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16/32-bit grey: scale to 8 bits
+        arr = torch.as_tensor(__import__("numpy").asarray(img, dtype="float32"))
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else arr * 0
+        img = Image.fromarray(arr.round().clamp(0, 255).byte().numpy(), mode="L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert(mode)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else type(e).__name__

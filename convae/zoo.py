@@ -1,0 +1,59 @@
+"""The pretrained models shipped in ``checkpoints/`` and their index.
+
+``checkpoints/index.json`` is written by ``scripts/train_checkpoints.py`` and holds one
+entry per file::
+
+    {"file": "mnist-conv-upsample.pt", "arch": "conv-upsample", "dataset": "mnist",
+     "train_noise": "none", "latent_size": 196, "params": 1477, "epochs": 10,
+     "test_images": 10000,
+     "metrics": {"clean": {"mse": ..., "psnr": ..., "ssim": ...},
+                 "gaussian:0.1": {..., "noisy_mse": ..., "noisy_psnr": ..., "noisy_ssim": ...},
+                 "gaussian:0.3": {...}, "gaussian:0.5": {...}}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+
+CHECKPOINT_DIR_ENV = "CONVAE_CHECKPOINT_DIR"
+INDEX = "index.json"
+
+
+def checkpoint_dir() -> Path:
+    """``$CONVAE_CHECKPOINT_DIR``, else the repository's ``checkpoints/`` folder."""
+    env = os.environ.get(CHECKPOINT_DIR_ENV)
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def read_index(directory: str | Path | None = None) -> list[dict[str, Any]]:
+    """The index's entries (empty if there is no index yet)."""
+    path = Path(directory or checkpoint_dir()) / INDEX
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text())["checkpoints"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint index ({e})") from None
+    return [e for e in entries if isinstance(e, dict) and "file" in e]
+
+
+def write_index(entries: list[dict[str, Any]], directory: str | Path | None = None) -> Path:
+    """Write the index atomically (temporary file, then rename)."""
+    path = Path(directory or checkpoint_dir()) / INDEX
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"checkpoints": entries}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def find_entry(dataset: str, arch: str, directory: str | Path | None = None
+               ) -> dict[str, Any] | None:
+    for entry in read_index(directory):
+        if entry.get("dataset") == dataset and entry.get("arch") == arch:
+            return entry
+    return None
