@@ -1,0 +1,79 @@
+"""convae.figures: image grids and plotly figures, checked without a screen."""
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from convae.analysis import Sweep, pca_2d
+from convae.figures import (fit_scale, heatmap_grid, image_grid, latent_figure, layer_strip,
+                            loss_figure, normalise, sweep_figure, upscale)
+
+
+def test_image_grid_enlarges_with_crisp_pixels_and_white_lines():
+    x = torch.zeros(3, 1, 28, 28)
+    x[:, :, 0, 0] = 1.0
+    grid = image_grid(x, scale=4, padding=2)
+    assert grid.dtype == np.uint8 and grid.shape == (28 * 4 + 4, 3 * (28 * 4 + 2) + 2, 3)
+    # the first image's top-left pixel became a 4x4 white square, its neighbour stays black
+    assert (grid[2:6, 2:6] == 255).all() and (grid[6, 6] == 0).all()
+    assert (grid[0] == 255).all()  # padding line
+
+
+def test_image_grid_handles_colour_and_rows_and_refuses_other_shapes():
+    x = torch.rand(6, 3, 32, 32)
+    assert image_grid(x, nrow=3, scale=1, padding=0).shape == (64, 96, 3)
+    assert image_grid(torch.full((1, 1, 2, 2), 2.0), scale=1, padding=0).max() == 255  # clipped
+    with pytest.raises(ValueError, match="expected images"):
+        image_grid(torch.rand(2, 28, 28))
+
+
+def test_upscale_repeats_pixels():
+    x = torch.tensor([[[[0.0, 1.0]]]])
+    assert upscale(x, 2).tolist() == [[[[0, 0, 1, 1], [0, 0, 1, 1]]]]
+
+
+def test_fit_scale_and_normalise():
+    assert fit_scale(8, 28, width=960) == 4
+    assert fit_scale(100, 28) == 2 and fit_scale(1, 28) == 6
+    n = normalise(torch.tensor([[[[2.0, 4.0]]], [[[5.0, 5.0]]]]))
+    assert n[0].flatten().tolist() == [0, 1] and n[1].flatten().tolist() == [0, 0]
+
+
+def test_heatmap_grid_one_panel_per_map_with_square_pixels():
+    fig = heatmap_grid(torch.rand(10, 7, 7), [f"c{i}" for i in range(10)], cols=4)
+    assert isinstance(fig, go.Figure) and len(fig.data) == 10
+    assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, like an image
+    assert fig.layout.yaxis3.scaleanchor == "x3"
+    own = heatmap_grid(torch.rand(2, 4, 4) * 10, ["a", "b"], shared_scale=False)
+    assert max(np.nanmax(np.asarray(t.z)) for t in own.data) <= 1.0
+
+
+def test_layer_strip_keeps_raw_values_for_hover():
+    z = np.arange(4.0).reshape(2, 2)
+    fig = layer_strip([("in<br>1×2×2", z), ("flat", np.zeros((2, 2)))])
+    assert len(fig.data) == 2
+    assert np.asarray(fig.data[0].customdata).max() == 3 and np.asarray(fig.data[0].z).max() == 1
+
+
+def test_loss_and_sweep_figures():
+    fig = loss_figure([(0.5, 0.2), (1.0, 0.1)], [0.15], [0.12], "MSE", epochs=2)
+    assert [t.name for t in fig.data] == ["train (per batch)", "train (epoch mean)", "test"]
+    assert fig.layout.yaxis.type == "log"
+    assert len(loss_figure([], [], [None]).data) == 0
+    sweep = Sweep("gaussian", [0.1, 0.2], 4, 0,
+                  {"model": [20, 18], "noisy input": [15, 10]},
+                  {"model": [0.9, 0.8], "noisy input": [0.5, 0.3]})
+    fig = sweep_figure(sweep, "ssim", current=0.15, model_name="mine")
+    assert [t.name for t in fig.data] == ["mine", "noisy input"]
+    assert list(fig.data[0].y) == [0.9, 0.8]
+
+
+def test_latent_figure_one_trace_per_present_class_and_marks():
+    codes = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(30) % 3
+    fig = latent_figure(pca_2d(codes), labels, ["a", "b", "c", "unused"],
+                        marks=[("A", 0.0, 0.0)])
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["0: a", "1: b", "2: c"] and len(names) == 4
+    assert list(fig.data[1].customdata) == list(range(1, 30, 3))  # hover shows the index
