@@ -154,8 +154,12 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError, EOFError, zip errors, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        # torch puts a generic note on weights_only before every unpickler error (random
+        # bytes included); only a refused global (a named function or class) means code
+        text = str(e)
+        lines = [s.strip() for s in text.split("WeightsUnpickler error:")[-1].splitlines()]
+        first = next((s for s in lines if s), type(e).__name__)
+        if "unsupported global" in text.lower():
             why = "it contains objects that could run code when loaded, so it was refused"
         else:
             why = f"it is truncated, corrupted or not a torch file ({first[:160]})"

@@ -93,6 +93,7 @@ def cmd_train(args) -> int:
             f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHITECTURES)} "
             "(`python -m convae list` describes them)"
         )
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after the training
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       loss=args.loss, noise=str(args.noise), seed=args.seed, limit=args.limit)
     train_set = load_dataset(args.dataset, train=True)

@@ -56,7 +56,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo(
         "cifar10", tv.CIFAR10, "cifar-10-batches-py",
         ("cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/)",),
-        ("cifar-10-python.tar.gz",), (3, 32, 32),
+        ("cifar-10-python.tar.gz", "cifar-10-batches-py"), (3, 32, 32),
     ),
 }
 
@@ -141,7 +141,15 @@ def _working_root(info: DatasetInfo, root: Path) -> Path:
     provided = [root / s for s in info.sources if (root / s).exists()]
     if not provided and _writable(root):
         return root
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    # the key changes with the user's files, so a copy of broken files (an interrupted
+    # download) is not used any more once the user has replaced them
+    signature = [str(root.resolve())]
+    for source in provided:
+        for f in sorted(source.rglob("*")) if source.is_dir() else [source]:
+            if f.is_file():
+                st = f.stat()
+                signature.append(f"{f.relative_to(root)} {st.st_size} {st.st_mtime_ns}")
+    key = hashlib.sha1("\n".join(signature).encode()).hexdigest()[:12]
     copy_root = cache_dir() / "data" / key
     for source in provided:
         target = copy_root / source.relative_to(root)
@@ -160,8 +168,9 @@ def _working_root(info: DatasetInfo, root: Path) -> Path:
 
 def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetError:
     expected = ", ".join(str(root / f) for f in info.files)
+    why = " ".join(str(cause).split())  # one line: torchvision's messages span several
     return DatasetError(
-        f"{info.name} could not be loaded from {root.resolve()} ({cause}). Expected: {expected}. "
+        f"{info.name} could not be loaded from {root.resolve()} ({why}). Expected: {expected}. "
         f"Put the official files there (or set {DATA_DIR_ENV} to a folder that has them); "
         "with a network connection they are downloaded automatically."
     )

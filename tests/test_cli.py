@@ -1,0 +1,206 @@
+"""The command line.
+
+End to end as users run it, ``python -m convae ...`` in a subprocess: train, eval and a
+failure. Each subprocess pays 4-10 s of imports (torch, torchvision, torchmetrics) on a
+2-core machine, so the other cases call the same ``main()`` in this process, where a
+traceback would be an exception that fails the test.
+"""
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convae import Noise, architecture_names, evaluate, load_checkpoint
+from convae.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+KEYS = {"arch", "dataset", "latent_size", "params", "mse", "psnr", "ssim"}
+NO_NETWORK = {  # a proxy that refuses connections: downloads fail at once, network or not
+    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "", "NO_PROXY": "",
+}
+
+
+def run_cli(*args, data_dir, **env):
+    environ = {**os.environ, "CONVAE_DATA_DIR": str(data_dir), **NO_NETWORK, **env}
+    return subprocess.run([sys.executable, "-m", "convae", *map(str, args)], cwd=REPO,
+                          env=environ, capture_output=True, text=True, timeout=300)
+
+
+def run_main(capsys, *args):
+    """``main()`` in this process: (exit status, stdout, stderr)."""
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's errors
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status, stderr, message):
+    assert status != 0
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert re.search(message, stderr), stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_root):
+    """A conv-upsample model trained for one quick epoch by the CLI."""
+    out = tmp_path_factory.mktemp("cli") / "x.pt"
+    result = run_cli("train", "--arch", "conv-upsample", "--epochs", "1", "--limit", "500",
+                     "--test-limit", "200", "--quiet", "--out", out, data_dir=data_root)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def one_json_object(stdout):
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1, stdout  # ONE JSON object, nothing else
+    return json.loads(lines[0])
+
+
+def check_eval_report(report, checkpoint, images, noise):
+    assert KEYS <= set(report)
+    assert report["arch"] == "conv-upsample" and report["dataset"] == "mnist"
+    assert report["latent_size"] == 196 and report["params"] > 0 and report["n"] == 200
+    assert report["noise"] == noise
+    noisy = ("noisy_mse", "noisy_psnr", "noisy_ssim")
+    if noise == "none":
+        assert all(report[k] is None for k in noisy)
+    else:
+        assert all(isinstance(report[k], float) for k in noisy)
+    # the same numbers as evaluating the file here (evaluate's default noise seed is eval's)
+    expected = evaluate(load_checkpoint(checkpoint).model, images, Noise.parse(noise))
+    for k in ("mse", "psnr", "ssim") + (noisy if noise != "none" else ()):
+        assert report[k] == pytest.approx(getattr(expected, k), rel=1e-4), k
+
+
+def random_bytes_file(tmp_path):
+    path = tmp_path / "random.pt"
+    path.write_bytes(random.Random(0).randbytes(4096))
+    return path
+
+
+def file_in_the_way(tmp_path):
+    (tmp_path / "afile").write_text("I am a file, not a folder")
+    return tmp_path / "afile" / "x.pt"
+
+
+BAD_INPUTS = {  # name: (arguments given the test's tmp folder, expected message)
+    "unknown architecture": (
+        lambda t: ["train", "--arch", "resnet", "--out", t / "x.pt"],
+        r"unknown architecture 'resnet'; choose one of: linear, conv-transpose"),
+    "bad noise spec": (
+        lambda t: ["train", "--arch", "linear", "--noise", "gaussian:x", "--out", t / "x.pt"],
+        r"argument --noise: bad noise 'gaussian:x': write KIND:LEVEL"),
+    "unknown noise kind": (
+        lambda t: ["eval", t / "x.pt", "--noise", "blur:1"],
+        r"argument --noise: unknown noise kind 'blur'"),
+    "missing checkpoint": (
+        lambda t: ["eval", t / "nope.pt"],
+        r"no checkpoint at .*nope\.pt: the file does not exist"),
+    "random-bytes checkpoint": (
+        lambda t: ["eval", random_bytes_file(t)],
+        r"cannot load .*random\.pt: it is truncated, corrupted or not a torch file"),
+    "unknown dataset": (
+        lambda t: ["train", "--arch", "linear", "--dataset", "imagenet", "--out", t / "x.pt"],
+        r"unknown dataset 'imagenet'; choose one of: mnist, fashion-mnist, cifar10"),
+    "out under a file": (
+        lambda t: ["train", "--arch", "linear", "--limit", "1", "--test-limit", "1", "--quiet",
+                   "--out", file_in_the_way(t)],
+        r"convae: error: (File exists|Not a directory): .*afile"),
+    "zero epochs": (
+        lambda t: ["train", "--arch", "linear", "--epochs", "0", "--out", t / "x.pt"],
+        r"argument --epochs: expected a number of at least 1, got 0"),
+}
+
+
+# --- end to end, in a subprocess -------------------------------------------------------
+
+
+def test_train_writes_a_checkpoint_describing_the_run(trained):
+    out, result = trained
+    assert re.search(rf"saved {re.escape(str(out))}: test MSE [\d.]+, PSNR [\d.]+ dB",
+                     result.stdout)
+    ckpt = load_checkpoint(out)
+    assert ckpt.config.arch == "conv-upsample" and ckpt.dataset == "mnist"
+    assert ckpt.meta["train"]["limit"] == 500 and ckpt.meta["test_images"] == 200
+    assert set(ckpt.meta["metrics"]["clean"]) >= {"mse", "psnr", "ssim"}
+    assert len(ckpt.meta["history"]["epochs"]) == 1
+
+
+def test_eval_json_with_noise_prints_one_object_with_noisy_metrics(trained, data_root,
+                                                                    mnist_test):
+    out, _ = trained
+    result = run_cli("eval", out, "--json", "--limit", "200", "--noise", "gaussian:0.5",
+                     data_dir=data_root)
+    assert result.returncode == 0, result.stderr
+    check_eval_report(one_json_object(result.stdout), out, mnist_test.images[:200],
+                      "gaussian:0.5")
+
+
+def test_a_failing_process_prints_one_line_and_no_traceback(tmp_path, data_root):
+    make_args, message = BAD_INPUTS["random-bytes checkpoint"]
+    result = run_cli(*make_args(tmp_path), data_dir=data_root)
+    assert result.returncode == 2
+    assert_one_line_error(result.returncode, result.stderr, message)
+    assert result.stdout == ""
+
+
+# --- the same main(), in this process ---------------------------------------------------
+
+
+def test_list_prints_every_architecture_name_first(capsys):
+    status, out, _ = run_main(capsys, "list")
+    assert status == 0
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == architecture_names()
+    assert all(len(line.split()) > 1 for line in lines)  # and a description
+
+
+def test_eval_json_prints_one_object_with_the_metrics(trained, capsys, monkeypatch, data_root,
+                                                     mnist_test):
+    out, _ = trained
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    status, stdout, _ = run_main(capsys, "eval", out, "--json", "--limit", "200")
+    assert status == 0
+    check_eval_report(one_json_object(stdout), out, mnist_test.images[:200], "none")
+
+
+def test_eval_prints_a_readable_summary(trained, capsys, monkeypatch, data_root):
+    out, _ = trained
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    status, stdout, _ = run_main(capsys, "eval", out, "--limit", "20", "--noise", "mask:0.3")
+    assert status == 0
+    assert re.search(r"conv-upsample on mnist \(20 test images, input noise mask:0.3\)", stdout)
+    assert re.search(r"MSE [\d.]+  PSNR [\d.]+ dB  SSIM [\d.]+", stdout)
+    assert "noisy input: PSNR" in stdout
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_ends_in_one_line_naming_the_problem(tmp_path, monkeypatch, capsys, data_root,
+                                                      name):
+    make_args, message = BAD_INPUTS[name]
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    status, out, err = run_main(capsys, *make_args(tmp_path))
+    assert_one_line_error(status, err, message)
+    assert "epoch 1" not in out  # refused before any training
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_missing_data_ends_in_one_line_naming_the_folder(tmp_path, monkeypatch, capsys, offline):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(empty))
+    status, _, err = run_main(capsys, "train", "--arch", "linear", "--quiet",
+                              "--out", tmp_path / "x.pt")
+    assert_one_line_error(status, err, rf"mnist could not be loaded from {re.escape(str(empty))}"
+                                       r".*Expected: .*train-images-idx3-ubyte\.gz")

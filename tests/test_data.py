@@ -1,0 +1,292 @@
+import hashlib
+import io
+import pickle
+import re
+import shutil
+import stat
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.datasets import CIFAR10
+
+from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
+from convae.data import clear_cache, dataset_names
+
+MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck"]
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_loads():
+    """load_dataset caches per process; every test here starts from an empty cache."""
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache folder for this test alone, so that its copies are made afresh."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(cache))
+    return cache
+
+
+def snapshot(folder: Path) -> dict:
+    """Everything that writing, adding or deleting in ``folder`` would change."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_mode)
+            for p in [folder, *sorted(folder.rglob("*"))]}
+
+
+def copy_mnist(data_root: Path, to: Path) -> Path:
+    shutil.copytree(data_root / "MNIST", to / "MNIST")
+    return to
+
+
+def make_read_only(folder: Path) -> None:
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def make_writable(folder: Path) -> None:
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+# --- MNIST and Fashion-MNIST from the real files --------------------------------------
+
+
+@pytest.mark.parametrize("train, n", [(True, 60000), (False, 10000)])
+def test_mnist_loads_both_splits(data_root, train, n):
+    ds = load_dataset("mnist", train=train, root=data_root)
+    assert len(ds) == n and ds.train is train
+    assert ds.images.dtype == torch.uint8 and ds.images.shape == (n, 1, 28, 28)
+    assert ds.labels.dtype == torch.int64 and set(ds.labels.unique().tolist()) == set(range(10))
+    assert ds.classes == tuple(f"{i} - {w}" for i, w in enumerate(
+        "zero one two three four five six seven eight nine".split()))
+    assert ds.images.max() == 255 and ds.images.min() == 0
+
+
+def test_fashion_mnist_loads(fashion_root):
+    ds = load_dataset("fashion-mnist", train=False, root=fashion_root)
+    assert ds.images.dtype == torch.uint8 and ds.images.shape == (10000, 1, 28, 28)
+    assert len(ds.classes) == 10 and ds.classes[9] == "Ankle boot"
+    train_set = load_dataset("fashion-mnist", train=True, root=fashion_root)
+    assert train_set.images.shape == (60000, 1, 28, 28)
+
+
+def test_the_data_folder_comes_from_the_environment(data_root, monkeypatch):
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    assert len(load_dataset("mnist")) == 10000
+
+
+def test_a_second_load_is_served_from_memory(data_root):
+    assert load_dataset("mnist", root=data_root) is load_dataset("mnist", root=data_root)
+
+
+def test_floats_are_in_the_unit_range(mnist_test):
+    x = mnist_test.floats(slice(0, 8))
+    assert x.dtype == torch.float32 and x.shape == (8, 1, 28, 28)
+    assert x.min() == 0 and x.max() == 1
+    assert mnist_test.images.dtype == torch.uint8  # not converted in place
+
+
+def test_subset_keeps_only_the_chosen_classes(mnist_test):
+    threes = mnist_test.subset(classes=[3])
+    assert len(threes) == int((mnist_test.labels == 3).sum()) > 0
+    assert set(threes.labels.tolist()) == {3}
+    assert mnist_test.subset(classes=[3], limit=5).labels.tolist() == [3] * 5
+    assert len(mnist_test.subset(limit=7)) == 7
+
+
+@pytest.mark.parametrize("bad", [10, -1])
+def test_subset_of_a_class_that_does_not_exist(mnist_test, bad):
+    with pytest.raises(DatasetError, match=rf"no class \[{bad}\] in mnist; classes are 0\.\.9"):
+        mnist_test.subset(classes=[1, bad])
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(DatasetError, match="unknown dataset 'cifar100'; choose one of: "
+                                           + ", ".join(dataset_names())):
+        load_dataset("cifar100")
+
+
+@pytest.mark.parametrize("name, root_fixture", [("mnist", "data_root"),
+                                                 ("fashion-mnist", "fashion_root")])
+def test_loading_leaves_the_data_folder_unchanged(request, own_cache, name, root_fixture):
+    data_root = request.getfixturevalue(root_fixture)
+    before = snapshot(data_root)
+    load_dataset(name, train=True, root=data_root)
+    load_dataset(name, train=False, root=data_root)
+    assert snapshot(data_root) == before
+    # the files were extracted in the cache instead
+    assert list(own_cache.rglob("t10k-images-idx3-ubyte"))
+
+
+def test_a_read_only_data_folder_works_and_stays_unchanged(data_root, tmp_path, own_cache):
+    root = copy_mnist(data_root, tmp_path / "ro")
+    make_read_only(root)
+    try:
+        before = snapshot(root)
+        ds = load_dataset("mnist", train=False, root=root)
+        assert ds.images.shape == (10000, 1, 28, 28)
+        # as root, permission bits do not stop writes: check that none happened
+        assert snapshot(root) == before
+    finally:
+        make_writable(root)
+
+
+def test_a_missing_data_folder_names_the_folder_and_the_files(tmp_path, offline):
+    root = tmp_path / "no-data-here"
+    with pytest.raises(DatasetError, match=re.escape(f"could not be loaded from {root}")) as info:
+        load_dataset("mnist", root=root)
+    message = str(info.value)
+    for f in MNIST_FILES:
+        assert str(root / "MNIST" / "raw" / f) in message
+    assert "CONVAE_DATA_DIR" in message
+    assert "\n" not in message  # one line: the CLI prints it as is
+
+
+def test_a_corrupted_archive_is_a_dataset_error(data_root, tmp_path, own_cache, offline):
+    root = copy_mnist(data_root, tmp_path / "data")
+    bad = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    bad.write_bytes(b"this is not gzip data" * 100)
+    before = snapshot(root)
+    with pytest.raises(DatasetError, match=re.escape(f"mnist could not be loaded from {root}")):
+        load_dataset("mnist", train=False, root=root)
+    assert snapshot(root) == before
+
+
+def test_a_repaired_data_folder_loads_again(data_root, tmp_path, own_cache, offline):
+    """A broken copy in the cache must not outlive the user's fix of their files."""
+    root = copy_mnist(data_root, tmp_path / "data")
+    images = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    good = images.read_bytes()
+    images.write_bytes(good[: len(good) // 2])  # an interrupted download
+    with pytest.raises(DatasetError):
+        load_dataset("mnist", train=False, root=root)
+    images.write_bytes(good)
+    clear_cache()
+    assert len(load_dataset("mnist", train=False, root=root)) == 10000
+
+
+# --- CIFAR-10, generated in the official python format --------------------------------
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def make_cifar(root: Path, per_batch: int = 20) -> dict:
+    """A tiny CIFAR-10 in ``cifar-10-batches-py/``; returns each batch's (data, labels).
+
+    Rows hold 1024 red, then 1024 green, then 1024 blue values, row-major. The official
+    files are Python 2 pickles whose keys torchvision reads with ``encoding="latin1"``,
+    which gives ``str`` keys ("data", "labels"): the keys are written as ``str`` here.
+    """
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    batches = {}
+    for name in CIFAR_BATCHES:
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=per_batch).tolist()
+        with open(folder / name, "wb") as f:
+            pickle.dump({"batch_label": name, "labels": labels, "data": data,
+                         "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, f)
+        batches[name] = (data, labels)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": CIFAR_CLASSES, "num_cases_per_batch": per_batch,
+                     "num_vis": 3072}, f)
+    return batches
+
+
+@pytest.fixture
+def fake_cifar(tmp_path, monkeypatch, own_cache):
+    """A generated CIFAR-10 whose checksums torchvision is told to expect."""
+    root = tmp_path / "data"
+    batches = make_cifar(root)
+    folder = root / "cifar-10-batches-py"
+    monkeypatch.setattr(CIFAR10, "train_list", [[n, md5(folder / n)] for n in CIFAR_BATCHES[:5]])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
+    monkeypatch.setattr(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
+                                          "md5": md5(folder / "batches.meta")})
+    return root, batches
+
+
+def test_cifar10_test_split_has_the_stored_pixels(fake_cifar):
+    root, batches = fake_cifar
+    data, labels = batches["test_batch"]
+    ds = load_dataset("cifar10", train=False, root=root)
+    assert ds.images.dtype == torch.uint8 and ds.images.shape == (20, 3, 32, 32)
+    assert ds.labels.tolist() == labels
+    assert ds.classes == tuple(CIFAR_CLASSES)
+    i, r, c = 3, 5, 7
+    for channel in range(3):  # R, G, B planes of 1024 values each
+        assert ds.images[i, channel, r, c] == data[i, channel * 1024 + r * 32 + c]
+    assert torch.equal(ds.images, torch.from_numpy(data.reshape(-1, 3, 32, 32)))
+
+
+def test_cifar10_train_split_is_the_five_batches_in_order(fake_cifar):
+    root, batches = fake_cifar
+    ds = load_dataset("cifar10", train=True, root=root)
+    assert ds.images.shape == (100, 3, 32, 32)
+    expected = np.concatenate([batches[n][0] for n in CIFAR_BATCHES[:5]])
+    assert torch.equal(ds.images, torch.from_numpy(expected.reshape(-1, 3, 32, 32)))
+    assert ds.labels.tolist() == sum((batches[n][1] for n in CIFAR_BATCHES[:5]), [])
+
+
+def test_a_model_trains_on_cifar10(fake_cifar):
+    root, _ = fake_cifar
+    ds = load_dataset("cifar10", train=True, root=root)
+    model = build_model(ModelConfig("conv-transpose", ds.shape), seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    steps = []
+    history = train(model, ds.images, TrainConfig(batch_size=50), device="cpu",
+                    on_step=lambda p: steps.append(p.loss))
+    assert len(steps) == 2 and all(np.isfinite(steps))
+    assert len(history.epochs) == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert model(ds.floats(slice(0, 2))).shape == (2, 3, 32, 32)
+
+
+class FakeServer:
+    """Stands in for the network: every URL answers with the same (wrong) bytes."""
+
+    def __init__(self):
+        self.urls = []
+
+    def urlopen(self, request, *args, **kwargs):
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        self.urls.append(url)
+        response = io.BytesIO(b"not the archive you are looking for")
+        response.url, response.length, response.status = url, 35, 200
+        return response
+
+
+def test_a_download_never_lands_in_a_data_folder_that_holds_files(tmp_path, monkeypatch,
+                                                                 own_cache):
+    root = tmp_path / "data"
+    make_cifar(root)  # official checksums not patched: torchvision calls it corrupted
+    before = snapshot(root)
+    server = FakeServer()
+    monkeypatch.setattr(urllib.request, "urlopen", server.urlopen)
+    with pytest.raises(DatasetError, match="cifar10 could not be loaded"):
+        load_dataset("cifar10", train=False, root=root)
+    assert server.urls  # a download was attempted...
+    assert snapshot(root) == before  # ...but not into the user's folder
+    assert list(own_cache.rglob("cifar-10-python.tar.gz"))
+
+
+def test_unreadable_cifar_files_are_a_dataset_error(fake_cifar, offline):
+    root, _ = fake_cifar
+    (root / "cifar-10-batches-py" / "batches.meta").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="cifar10 could not be loaded"):
+        load_dataset("cifar10", train=False, root=root)
+

@@ -1,0 +1,104 @@
+import pytest
+import torch
+
+from convae import ARCHITECTURES, ConfigError, ModelConfig, build_model
+
+SHAPES = [(1, 28, 28), (3, 28, 28), (1, 32, 32), (3, 32, 32)]
+ALL = [(arch, shape) for arch in ARCHITECTURES for shape in SHAPES]
+
+
+def batch(shape, n=2, seed=0):
+    return torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(params=ALL, ids=[f"{a}-{'x'.join(map(str, s))}" for a, s in ALL])
+def model_and_input(request):
+    arch, shape = request.param
+    return build_model(ModelConfig(arch, shape), seed=0), batch(shape)
+
+
+def test_output_has_the_input_shape_and_values_in_unit_range(model_and_input):
+    model, x = model_and_input
+    out = model(x)
+    assert out.shape == x.shape
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_decode_of_encode_is_forward(model_and_input):
+    model, x = model_and_input
+    assert torch.equal(model.decode(model.encode(x)), model(x))
+
+
+def test_latent_size_is_the_number_of_code_values(model_and_input):
+    model, x = model_and_input
+    z = model.encode(x)
+    assert tuple(z.shape[1:]) == model.code_shape
+    assert model.latent_size == z[0].numel()
+
+
+def test_named_layers_follow_the_data_flow_and_cover_every_child(model_and_input):
+    model, x = model_and_input
+    called = []
+    handles = [m.register_forward_hook(lambda mod, i, o, name=name: called.append(name))
+               for name, m in model.named_layers()]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    names = [name for name, _ in model.named_layers()]
+    assert called == names
+    children = [*model.encoder.children(), *model.decoder.children()]
+    assert [m for _, m in model.named_layers()] == children
+    assert all(n.startswith(("encoder.", "decoder.")) for n in names)
+
+
+@pytest.mark.parametrize("arch, size", [
+    ("conv-transpose", 196), ("conv-upsample", 196), ("conv-deep", 128), ("linear", 32),
+])
+def test_code_sizes_on_mnist_match_the_seeds(arch, size):
+    assert build_model(ModelConfig(arch, (1, 28, 28))).latent_size == size
+
+
+def test_conv_deep_code_is_4x4x8():
+    assert build_model(ModelConfig("conv-deep")).code_shape == (8, 4, 4)
+
+
+def test_conv_bn_code_is_no_larger_than_the_seeds():
+    assert build_model(ModelConfig("conv-bn")).latent_size <= 196
+
+
+def test_unknown_architecture_lists_the_valid_names():
+    with pytest.raises(ConfigError, match="unknown architecture 'resnet'") as info:
+        build_model(ModelConfig("resnet"))
+    for name in ARCHITECTURES:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28), (1, 28, 32), (1, 64, 64), (28, 28), (4, 32, 32)])
+def test_unsupported_input_shapes_are_refused(shape):
+    with pytest.raises(ConfigError, match="in_shape|unsupported input shape"):
+        build_model(ModelConfig("conv-upsample", shape))
+
+
+def test_wrong_number_of_depths_is_refused():
+    with pytest.raises(ConfigError, match="conv-deep takes 3 depths"):
+        build_model(ModelConfig("conv-deep", depths=(16, 8)))
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not():
+    cfg = ModelConfig("conv-bn", (3, 32, 32))
+    a, b, c = (build_model(cfg, seed=s).state_dict() for s in (7, 7, 8))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_seeded_build_leaves_the_global_random_state_alone():
+    before = torch.random.get_rng_state()
+    build_model(ModelConfig("conv-upsample"), seed=3)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_models_are_built_in_eval_mode():
+    assert not build_model(ModelConfig("conv-bn")).training

@@ -1,0 +1,145 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from convae import ModelConfig, TrainConfig, build_model, train
+from convae.train import test_loss as mean_loss
+
+CPU = "cpu"  # same device every run, so equal seeds give bit-equal weights
+
+
+def fresh(arch="conv-upsample"):
+    return build_model(ModelConfig(arch), seed=0)
+
+
+def weights(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def assert_usable(model, x):
+    assert not model.training
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with torch.no_grad():
+        assert torch.isfinite(model(x)).all()
+
+
+@pytest.fixture(scope="module")
+def data(mnist_train_small):
+    return mnist_train_small.images  # (256, 1, 28, 28) uint8
+
+
+def test_a_few_steps_reduce_the_loss(data):
+    model = fresh()
+    before = mean_loss(model, data)
+    history = train(model, data, TrainConfig(batch_size=64, lr=1e-2), device=CPU)  # 4 steps
+    assert mean_loss(model, data) < 0.8 * before
+    assert [e.epoch for e in history.epochs] == [1]
+    assert not history.stopped
+
+
+def test_same_seed_same_weights_other_seed_other_weights(data):
+    cfg = dict(batch_size=32, limit=64)
+    runs = []
+    for seed in (1, 1, 2):
+        model = fresh()
+        train(model, data, TrainConfig(seed=seed, **cfg), device=CPU)
+        runs.append(weights(model))
+    assert same(runs[0], runs[1])
+    assert not same(runs[0], runs[2])
+
+
+def test_denoising_training_runs_and_uses_the_noise(data):
+    cfg = dict(batch_size=32, limit=64, seed=0)
+    clean, noisy = fresh(), fresh()
+    train(clean, data, TrainConfig(**cfg), device=CPU)
+    history = train(noisy, data, TrainConfig(noise="gaussian:0.5", **cfg), device=CPU,
+                    test_images=data[:32])
+    assert math.isfinite(history.epochs[0].train_loss)
+    assert math.isfinite(history.epochs[0].test_loss)
+    assert not same(weights(clean), weights(noisy))
+
+
+def test_bce_loss_trains(data):
+    model = fresh("conv-deep")
+    before = weights(model)
+    losses = []
+    train(model, data, TrainConfig(loss="bce", batch_size=32, limit=64), device=CPU,
+          on_step=lambda p: losses.append(p.loss))
+    assert len(losses) == 2 and all(0 < v < 10 for v in losses)  # BCE, not MSE, values
+    assert not same(before, weights(model))
+    assert_usable(model, data[:4].float() / 255)
+
+
+def test_callbacks_receive_sensible_progress(data):
+    steps, epochs = [], []
+    history = train(fresh(), data, TrainConfig(epochs=2, batch_size=50, limit=100), device=CPU,
+                    test_images=data[200:], on_step=steps.append, on_epoch=epochs.append)
+    assert [(p.epoch, p.step) for p in steps] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert all(p.epochs == 2 and p.steps_per_epoch == 2 for p in steps)
+    fractions = [p.fraction for p in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1
+    assert all(0 < f <= 1 for f in fractions)
+    assert all(p.eta_s >= 0 and p.images_per_s > 0 and p.elapsed_s > 0 for p in steps)
+    assert all(math.isfinite(p.loss) and p.loss > 0 for p in steps)
+    assert steps[-1].eta_s == 0
+    assert [s.epoch for s in epochs] == [1, 2] and epochs == history.epochs
+    assert all(s.test_loss is not None and s.images_per_s > 0 for s in epochs)
+    assert history.to_dict()["epochs"][1]["epoch"] == 2
+
+
+def test_stop_from_inside_on_step_ends_training_after_that_step(data):
+    stop = threading.Event()
+    steps = []
+
+    def on_step(p):
+        steps.append(p)
+        if p.step == 2:
+            stop.set()
+
+    model = fresh("conv-bn")
+    history = train(model, data, TrainConfig(epochs=3, batch_size=16), device=CPU,
+                    on_step=on_step, stop=stop)
+    assert history.stopped
+    assert len(steps) == 2 and history.epochs == []
+    assert_usable(model, data[:4].float() / 255)
+
+
+def test_stop_from_another_thread(data):
+    stop, first_step, stop_sent = threading.Event(), threading.Event(), threading.Event()
+    steps = []
+
+    def on_step(p):
+        steps.append(p)
+        first_step.set()
+        stop_sent.wait(timeout=30)  # lets the other thread act between two steps
+
+    def stopper():
+        first_step.wait(timeout=30)
+        stop.set()
+        stop_sent.set()
+
+    thread = threading.Thread(target=stopper)
+    thread.start()
+    model = fresh()
+    history = train(model, data, TrainConfig(batch_size=16), device=CPU, on_step=on_step,
+                    stop=stop)
+    thread.join(timeout=30)
+    assert history.stopped and len(steps) == 1
+    assert_usable(model, data[:4].float() / 255)
+
+
+def test_limit_keeps_the_first_images(data):
+    steps = []
+    train(fresh(), data, TrainConfig(batch_size=10, limit=25), device=CPU, on_step=steps.append)
+    assert [p.step for p in steps] == [1, 2, 3]
+
+
+def test_training_needs_images(data):
+    with pytest.raises(ValueError, match="at least one training image"):
+        train(fresh(), data[:0], TrainConfig(), device=CPU)
