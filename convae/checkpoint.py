@@ -87,6 +87,9 @@ def save_checkpoint(path: str | Path, model: Autoencoder,
     data = to_bytes(model, meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared model from others
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LOSSES, ModelConfig, TrainConfig
 from .data import dataset_names, load_dataset
 from .errors import ConvaeError
-from .metrics import evaluate
+from .metrics import evaluate, evaluate_model_on
 from .models import ARCHITECTURES, build_model
 from .noise import Noise
 
@@ -139,8 +139,7 @@ def cmd_eval(args) -> int:
             f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
             f"are {test_set.shape}; pick a dataset of that shape"
         )
-    test_set = test_set.subset(limit=args.limit)
-    result = evaluate(ckpt.model, test_set.images, args.noise, seed=args.seed)
+    result = evaluate_model_on(ckpt.model, dataset, args.noise, args.limit, args.seed)
     out = {"file": str(args.path), "arch": ckpt.config.arch, "dataset": dataset,
            "train_noise": ckpt.meta.get("train_noise", "none"),
            "latent_size": ckpt.model.latent_size, "params": ckpt.model.num_params,

@@ -31,7 +31,6 @@ CACHE_DIR_ENV = "CONVAE_CACHE_DIR"
 class DatasetInfo:
     name: str
     tv_class: type
-    folder: str  # torchvision's folder for it under the data root
     files: tuple[str, ...]  # what a user must provide, relative to the data root
     sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
     shape: tuple[int, int, int]
@@ -46,15 +45,15 @@ _MNIST_FILES = (
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
-        "mnist", tv.MNIST, "MNIST", tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
+        "mnist", tv.MNIST, tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
         ("MNIST",), (1, 28, 28),
     ),
     "fashion-mnist": DatasetInfo(
-        "fashion-mnist", tv.FashionMNIST, "FashionMNIST",
+        "fashion-mnist", tv.FashionMNIST,
         tuple(f"FashionMNIST/raw/{f}" for f in _MNIST_FILES), ("FashionMNIST",), (1, 28, 28),
     ),
     "cifar10": DatasetInfo(
-        "cifar10", tv.CIFAR10, "cifar-10-batches-py",
+        "cifar10", tv.CIFAR10,
         ("cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/)",),
         ("cifar-10-python.tar.gz", "cifar-10-batches-py"), (3, 32, 32),
     ),
@@ -188,6 +187,19 @@ def _open_torchvision(info: DatasetInfo, root: Path, train: bool):
         return info.tv_class(str(work), train=train, download=True)
     except Exception as e:  # network errors, bad archives, checksum failures
         raise _not_found(info, root, e) from e
+
+
+def torchvision_dataset(name: str, train: bool = False, root: str | Path | None = None,
+                        transform=None):
+    """The plain torchvision dataset object (PIL images, optional ``transform``).
+
+    For code that wants torchvision's per-sample interface, such as the benchmark's
+    tutorial-style loop; convae itself uses :func:`load_dataset`.
+    """
+    info = _info(name)
+    ds = _open_torchvision(info, Path(root) if root is not None else data_dir(), train)
+    ds.transform = transform
+    return ds
 
 
 _lock = threading.Lock()

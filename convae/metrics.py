@@ -121,3 +121,16 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
     }
     return Evaluation(n=n, noise=str(noise), mse=mean["mse"], psnr=mean["psnr"],
                       ssim=mean["ssim"], **noisy)
+
+
+def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
+                      limit: int | None = None, seed: int = 0) -> Evaluation:
+    """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images).
+
+    This is what ``python -m convae eval`` and ``checkpoints/index.json`` report, so the
+    two always agree.
+    """
+    from .data import load_dataset
+
+    test = load_dataset(dataset, train=False).subset(limit=limit)
+    return evaluate(model, test.images, noise, seed=seed)

@@ -85,7 +85,7 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def test_loss(model: Autoencoder, images: torch.Tensor, loss: str = "mse",
+def evaluate_loss(model: Autoencoder, images: torch.Tensor, loss: str = "mse",
               noise: Noise = Noise(), seed: int = 0, batch_size: int = 1000) -> float:
     """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``."""
     model.eval()
@@ -191,7 +191,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
                 break
             tl = None
             if test_images is not None and len(test_images):
-                tl = test_loss(model, test_images, cfg.loss, noise, seed=cfg.seed)
+                tl = evaluate_loss(model, test_images, cfg.loss, noise, seed=cfg.seed)
             stats = EpochStats(epoch, loss, tl, seconds, len(data) / seconds)
             history.epochs.append(stats)
             if on_epoch is not None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from convae import ModelConfig, TrainConfig, build_model, train
-from convae.train import test_loss as mean_loss
+from convae.train import evaluate_loss as mean_loss
 
 CPU = "cpu"  # same device every run, so equal seeds give bit-equal weights
 

@@ -1,0 +1,92 @@
+"""One epoch of seed 001's model on full MNIST: the tutorial's loop against convae's trainer.
+
+The tutorial way: torchvision's MNIST with ``ToTensor``, a ``DataLoader`` of batch 20,
+Adam at 1e-3, MSE. convae's way: ``convae.train.train`` at its defaults. Both start from
+the same initial weights, run in the same process one after the other, and are scored
+on the full test set with the same code. Prints a Markdown table for the README.
+
+    CONVAE_DATA_DIR=../shared/datasets python scripts/benchmark_trainer.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision.transforms import ToTensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset  # noqa: E402
+from convae.data import torchvision_dataset  # noqa: E402
+from convae.train import train  # noqa: E402
+
+ARCH = "conv-upsample"  # seed 001's model
+
+
+def plain_loop(model: torch.nn.Module, seed: int) -> float:
+    """The tutorial's training loop, one epoch; returns wall seconds."""
+    torch.manual_seed(seed)
+    train_data = torchvision_dataset("mnist", train=True, transform=ToTensor())
+    loader = DataLoader(train_data, batch_size=20, num_workers=0, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    model.train()
+    start = time.perf_counter()
+    for images, _ in loader:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(images), images)
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    return seconds
+
+
+def convae_trainer(model: torch.nn.Module, seed: int, cfg: TrainConfig) -> float:
+    images = load_dataset("mnist", train=True).images
+    start = time.perf_counter()
+    train(model, images, cfg)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    defaults = TrainConfig()
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-plain", action="store_true", help="time convae's trainer only")
+    args = parser.parse_args()
+    cfg = TrainConfig(epochs=1, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+
+    test = load_dataset("mnist", train=False).images
+    load_dataset("mnist", train=True)  # load once, outside the timed part (both loops)
+    rows = []
+    if not args.skip_plain:
+        model = build_model(ModelConfig(ARCH), seed=args.seed)
+        seconds = plain_loop(model, args.seed)
+        rows.append(("tutorial loop (DataLoader, batch 20, Adam 1e-3)", seconds,
+                     evaluate(model, test).mse))
+    model = build_model(ModelConfig(ARCH), seed=args.seed)
+    seconds = convae_trainer(model, args.seed, cfg)
+    rows.append((f"convae trainer (batch {cfg.batch_size}, Adam {cfg.lr:g}, channels-last)",
+                 seconds, evaluate(model, test).mse))
+
+    print(f"{ARCH}, 1 epoch on 60,000 MNIST images; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    print("\n| loop | wall time (s) | images/s | test MSE |\n|---|---|---|---|")
+    for name, seconds, mse in rows:
+        print(f"| {name} | {seconds:.1f} | {60000 / seconds:,.0f} | {mse:.5f} |")
+    if len(rows) == 2:
+        (_, t0, m0), (_, t1, m1) = rows
+        print(f"\nspeed-up {t0 / t1:.1f}x; test MSE ratio {m1 / m0:.2f} (goal: >= 4x, <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

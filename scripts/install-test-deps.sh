@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs: the Python packages in requirements-dev.txt and,
+# for the browser test, Debian's Chromium (Playwright drives /usr/bin/chromium; its own
+# browser download is not used).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
