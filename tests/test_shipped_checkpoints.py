@@ -1,0 +1,97 @@
+"""The pretrained models in checkpoints/ load, and reproduce the figures their index states."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from convae import Noise, load_checkpoint
+from convae.metrics import evaluate_model_on
+from convae.models import ARCHITECTURES
+from convae.zoo import read_index
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+ENTRIES = read_index(CHECKPOINTS)
+SPOT_CHECK = 500  # test images re-evaluated per model; the full set is in the index
+
+
+def _id(entry: dict) -> str:
+    return entry["file"]
+
+
+@pytest.fixture
+def data_env(data_root, fashion_root, monkeypatch):
+    """Both datasets found through CONVAE_DATA_DIR, as the CLI and the app find them."""
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+
+
+def test_every_architecture_ships_for_mnist_and_fashion_mnist():
+    shipped = {(e["dataset"], e["arch"]) for e in ENTRIES}
+    missing = {(d, a) for d in ("mnist", "fashion-mnist") for a in ARCHITECTURES} - shipped
+    assert not missing, f"no shipped checkpoint for {sorted(missing)}"
+
+
+def test_index_lists_exactly_the_files_present():
+    listed = {e["file"] for e in ENTRIES}
+    present = {p.name for p in CHECKPOINTS.glob("*.pt")}
+    assert listed == present
+
+
+def test_checkpoints_are_small():
+    sizes = {p.name: p.stat().st_size for p in CHECKPOINTS.glob("*.pt")}
+    assert all(size < 1_000_000 for size in sizes.values()), sizes
+    assert sum(sizes.values()) < 20_000_000
+
+
+def test_index_entries_are_complete():
+    for e in ENTRIES:
+        for key in ("file", "arch", "dataset", "train_noise", "latent_size", "params"):
+            assert key in e, (e["file"], key)
+        for spec in ("clean", "gaussian:0.1", "gaussian:0.3", "gaussian:0.5"):
+            m = e["metrics"][spec]
+            assert {"mse", "psnr", "ssim"} <= set(m), (e["file"], spec)
+            if spec != "clean":
+                assert m["noisy_psnr"] is not None
+        assert e["test_images"] == 10000
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_id)
+def test_checkpoint_loads_and_matches_its_entry(entry):
+    ckpt = load_checkpoint(CHECKPOINTS / entry["file"])
+    assert ckpt.config.arch == entry["arch"]
+    assert ckpt.dataset == entry["dataset"]
+    assert ckpt.meta["train_noise"] == entry["train_noise"]
+    assert ckpt.model.latent_size == entry["latent_size"]
+    assert ckpt.model.num_params == entry["params"]
+    assert ckpt.meta["metrics"] == entry["metrics"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_id)
+def test_checkpoint_reconstructs_test_images_as_its_index_states(entry, data_env):
+    """The first 500 test images give (about) the MSE the index states for all 10,000;
+    the index itself is an exact output of the same function on the full set."""
+    model = load_checkpoint(CHECKPOINTS / entry["file"]).model
+    noise = Noise.parse(entry["train_noise"])
+    spec = "clean" if noise.is_clean else str(noise)
+    stated = entry["metrics"][spec]
+    got = evaluate_model_on(model, entry["dataset"], noise, limit=SPOT_CHECK)
+    assert got.n == SPOT_CHECK
+    assert got.mse == pytest.approx(stated["mse"], rel=0.15)
+    assert got.psnr == pytest.approx(stated["psnr"], abs=1.0)
+    assert got.ssim == pytest.approx(stated["ssim"], abs=0.05)
+
+
+def test_eval_cli_reproduces_the_index_exactly(data_env, capsys):
+    """``python -m convae eval FILE --json`` gives the index's figures on the same data."""
+    from convae.cli import main
+
+    entry = next(e for e in ENTRIES if e["arch"] == "conv-upsample" and e["dataset"] == "mnist")
+    assert main(["eval", str(CHECKPOINTS / entry["file"]), "--json",
+                 "--noise", "gaussian:0.5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    stated = entry["metrics"]["gaussian:0.5"]
+    for key in ("mse", "psnr", "ssim", "noisy_psnr"):
+        assert out[key] == pytest.approx(stated[key], rel=1e-5), key
+    assert out["latent_size"] == entry["latent_size"] and out["params"] == entry["params"]
