@@ -9,13 +9,14 @@ Small images are enlarged with nearest-neighbour so each pixel stays a crisp squ
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-from plotly.subplots import make_subplots
 from torchvision.utils import make_grid
 
 from .analysis import PCA, Sweep
@@ -59,10 +60,71 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------- heatmaps
-def _heatmap(z: np.ndarray, name: str, **kw) -> go.Heatmap:
-    return go.Heatmap(z=z, name=name, coloraxis="coloraxis",
-                      hovertemplate=name + "<br>row %{y}, col %{x}<br>value %{z:.3f}<extra></extra>",
-                      **kw)
+# Many small heatmaps are drawn as ONE heatmap trace of tiles separated by blank (NaN)
+# gaps: building a plotly figure of 16 subplots takes ~0.2 s on a laptop CPU, a single
+# trace ~0.01 s, and a slider must answer well within half a second.
+
+def _scaled(z: np.ndarray) -> np.ndarray:
+    """z scaled to [0, 1] by its own finite min and max (flat maps become 0)."""
+    finite = z[np.isfinite(z)]
+    if not finite.size:
+        return z
+    lo, hi = float(finite.min()), float(finite.max())
+    return (z - lo) / (hi - lo) if hi > lo else np.where(np.isfinite(z), 0.0, z)
+
+
+def _resize_nearest(z: np.ndarray, size: int) -> np.ndarray:
+    """A 2-D map resized to size x size by repeating pixels (any ratio)."""
+    rows = np.arange(size) * z.shape[0] // size
+    cols = np.arange(size) * z.shape[1] // size
+    return z[rows][:, cols]
+
+
+def _tiles(maps: Sequence[np.ndarray], cols: int, gap: int):
+    """Equal-size 2-D maps on one canvas: (z with NaN gaps, (x, y) of each panel's
+    top-centre for its title)."""
+    n = len(maps)
+    h, w = maps[0].shape
+    rows = math.ceil(n / cols)
+    z = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    tops = []
+    for i, m in enumerate(maps):
+        r, c = divmod(i, cols)
+        y, x = r * (h + gap), c * (w + gap)
+        z[y:y + h, x:x + w] = m
+        tops.append((x + (w - 1) / 2, y - 0.6))
+    return z, tops
+
+
+def safe_colorscale(name: str) -> list[list]:
+    """A plotly colour scale by name, as explicit stops safe to show in Streamlit.
+
+    Streamlit's plotly theme uses colours ``#000001`` to ``#000040`` as placeholders
+    that its web client replaces with theme colours, and Inferno and Magma start at
+    ``#000004``: their black would turn lavender. Such colours become pure black.
+    """
+    stops = plotly.colors.get_colorscale(name)
+    return [[pos, "#000000" if re.fullmatch(r"#0000\d\d", col.lower()) else col]
+            for pos, col in stops]
+
+
+def _tiled_figure(z, customdata, hovertemplate, titles, tops, colorscale_name, colorbar,
+                  height, title_size=12, zmin=None, zmax=None) -> go.Figure:
+    annotations = [dict(x=x, y=y, text=t, showarrow=False, xref="x", yref="y",
+                        yanchor="bottom", font=dict(size=title_size))
+                   for t, (x, y) in zip(titles, tops)]
+    heat = go.Heatmap(z=z, customdata=customdata, hovertemplate=hovertemplate,
+                      colorscale=safe_colorscale(colorscale_name), zmin=zmin, zmax=zmax,
+                      hoverongaps=False,
+                      showscale=colorbar is not None, colorbar=colorbar or {}, xgap=0, ygap=0)
+    fig = go.Figure(heat)
+    fig.update_layout(
+        annotations=annotations, height=height, margin=dict(l=5, r=5, t=5, b=5),
+        xaxis=dict(visible=False, constrain="domain"),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
 
 
 def heatmap_grid(maps: torch.Tensor, titles: Sequence[str], cols: int = 8,
@@ -72,63 +134,47 @@ def heatmap_grid(maps: torch.Tensor, titles: Sequence[str], cols: int = 8,
 
     With ``shared_scale`` all maps share one colour range, so brighter means a larger
     value in every panel; otherwise each panel is scaled on its own (shapes stand out,
-    magnitudes cannot be compared). ``width`` is the expected width on screen, used to
-    make the panels square without empty bands.
+    magnitudes cannot be compared). Hovering shows the panel and the raw value.
+    ``width`` is the expected width on screen, used to size the figure.
     """
-    n = len(maps)
+    data = maps.detach().float().cpu().numpy()
+    n, h, w = data.shape
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
-    height_per_row = min(max_panel, (width - 80) // cols) + 30
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
-                        horizontal_spacing=0.012, vertical_spacing=0.5 / max(rows, 1) / 4 + 0.02)
-    data = maps.detach().float().cpu().numpy()
-    for i in range(n):
-        z = data[i]
-        if not shared_scale:
-            finite = z[np.isfinite(z)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            z = (z - lo) / (hi - lo) if hi > lo else z * 0
-        fig.add_trace(_heatmap(z, titles[i]), row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    for i in range(2, n + 1):  # every panel keeps square pixels
-        fig.layout[f"yaxis{i}"].scaleanchor = f"x{i}"
-    fig.update_layout(
-        coloraxis=dict(colorscale=colorscale,
-                       colorbar=dict(title="value" if shared_scale else "scaled", thickness=12)),
-        height=rows * height_per_row + 50, margin=dict(l=10, r=10, t=40, b=10),
-    )
-    fig.update_annotations(font_size=12)
-    return fig
+    gap = max(1, w // 7)
+    shown = [d if shared_scale else _scaled(d) for d in data]
+    z, tops = _tiles(shown, cols, gap)
+    raw, _ = _tiles(list(data), cols, gap)
+    panel = min(max_panel, (width - 90) / cols)
+    colorbar = dict(title="value" if shared_scale else "scaled", thickness=12)
+    return _tiled_figure(
+        z.astype(np.float32), raw.astype(np.float32),
+        "row %{y}, col %{x}<br>value %{customdata:.3f}<extra></extra>",
+        titles, tops, colorscale, colorbar,
+        height=int(rows * panel * (h + gap) / h + 30))
 
 
 def layer_strip(panels: Sequence[tuple[str, np.ndarray]], width: int = 1000) -> go.Figure:
     """One small heatmap per layer, left to right, each scaled on its own.
 
+    Every map is enlarged (pixels repeated) to the size of the largest, so a 7x7 code
+    looks blocky next to the 28x28 input: the loss of detail is visible.
+
     Args:
         panels: (title, 2-D map) per layer, e.g. the mean over a layer's channels.
-        width: the expected width on screen, to fit the height to square panels.
+        width: the expected width on screen, to size the figure.
     """
-    n = len(panels)
-    height = min(200, width // max(n, 1)) + 75
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[t for t, _ in panels],
-                        horizontal_spacing=0.008)
-    for i, (title, z) in enumerate(panels):
-        finite = z[np.isfinite(z)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        zn = (z - lo) / (hi - lo) if hi > lo else z * 0
-        fig.add_trace(go.Heatmap(
-            z=zn, customdata=z, coloraxis="coloraxis", name=title.replace("<br>", " "),
-            hovertemplate=title.replace("<br>", " ") + "<br>value %{customdata:.3f}<extra></extra>",
-        ), row=1, col=i + 1)
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", constrain="domain")
-    for i in range(1, n + 1):
-        fig.layout["yaxis" if i == 1 else f"yaxis{i}"].scaleanchor = "x" if i == 1 else f"x{i}"
-    fig.update_layout(coloraxis=dict(colorscale="Viridis", showscale=False), height=height,
-                      margin=dict(l=5, r=5, t=55, b=5))
-    fig.update_annotations(font_size=12)
-    return fig
+    size = max(max(z.shape) for _, z in panels)
+    maps = [_resize_nearest(_scaled(np.asarray(z, dtype=float)), size) for _, z in panels]
+    raws = [_resize_nearest(np.asarray(z, dtype=float), size) for _, z in panels]
+    gap = max(2, size // 6)
+    z, tops = _tiles(maps, len(maps), gap)
+    raw, _ = _tiles(raws, len(maps), gap)
+    panel = (width - 10) / len(maps)
+    return _tiled_figure(
+        z.astype(np.float32), raw.astype(np.float32), "value %{customdata:.3f}<extra></extra>",
+        [t for t, _ in panels], tops, "Viridis", None,
+        height=int(panel * size / (size + gap)) + 50, title_size=12)
 
 
 # --------------------------------------------------------------------------- charts

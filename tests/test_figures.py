@@ -40,20 +40,33 @@ def test_fit_scale_and_normalise():
     assert n[0].flatten().tolist() == [0, 1] and n[1].flatten().tolist() == [0, 0]
 
 
-def test_heatmap_grid_one_panel_per_map_with_square_pixels():
-    fig = heatmap_grid(torch.rand(10, 7, 7), [f"c{i}" for i in range(10)], cols=4)
-    assert isinstance(fig, go.Figure) and len(fig.data) == 10
+def test_heatmap_grid_tiles_all_maps_into_one_fast_trace():
+    maps = torch.arange(10 * 7 * 7, dtype=torch.float32).view(10, 7, 7)
+    fig = heatmap_grid(maps, [f"c{i}" for i in range(10)], cols=4)
+    assert isinstance(fig, go.Figure) and len(fig.data) == 1
+    z = np.asarray(fig.data[0].z, dtype=float)
+    gap = 1
+    assert z.shape == (3 * 7 + 2 * gap, 4 * 7 + 3 * gap)  # 3 rows of 4 panels
+    assert z[0, 0] == 0 and z[0, 8] == 49  # panel 1 starts after a gap
+    assert np.isnan(z[0, 7]) and np.isnan(z[-1, -1])  # gaps and the empty 12th slot
+    assert [a.text for a in fig.layout.annotations] == [f"c{i}" for i in range(10)]
     assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, like an image
-    assert fig.layout.yaxis3.scaleanchor == "x3"
+    assert fig.layout.yaxis.scaleanchor == "x"  # square pixels
     own = heatmap_grid(torch.rand(2, 4, 4) * 10, ["a", "b"], shared_scale=False)
-    assert max(np.nanmax(np.asarray(t.z)) for t in own.data) <= 1.0
+    assert np.nanmax(np.asarray(own.data[0].z, dtype=float)) <= 1.0
+    assert np.nanmax(np.asarray(own.data[0].customdata, dtype=float)) > 1.0  # raw for hover
 
 
-def test_layer_strip_keeps_raw_values_for_hover():
-    z = np.arange(4.0).reshape(2, 2)
-    fig = layer_strip([("in<br>1×2×2", z), ("flat", np.zeros((2, 2)))])
-    assert len(fig.data) == 2
-    assert np.asarray(fig.data[0].customdata).max() == 3 and np.asarray(fig.data[0].z).max() == 1
+def test_layer_strip_enlarges_small_maps_and_keeps_raw_values_for_hover():
+    big = np.arange(16.0).reshape(4, 4)
+    small = np.array([[5.0, 7.0], [9.0, 11.0]])
+    fig = layer_strip([("in<br>1×4×4", big), ("code", small)])
+    assert len(fig.data) == 1
+    z = np.asarray(fig.data[0].z, dtype=float)
+    raw = np.asarray(fig.data[0].customdata, dtype=float)
+    assert z.shape == (4, 4 + 2 + 4)
+    assert raw[0, 6] == raw[1, 7] == 5.0  # the 2x2 code drawn as 2x2 blocks
+    assert np.nanmax(z) == 1.0 and np.nanmin(z) == 0.0  # each panel on its own scale
 
 
 def test_loss_and_sweep_figures():
@@ -77,3 +90,12 @@ def test_latent_figure_one_trace_per_present_class_and_marks():
     names = [t.name for t in fig.data]
     assert names[:3] == ["0: a", "1: b", "2: c"] and len(names) == 4
     assert list(fig.data[1].customdata) == list(range(1, 30, 3))  # hover shows the index
+
+
+def test_safe_colorscale_avoids_streamlits_placeholder_colours():
+    from convae.figures import safe_colorscale
+
+    stops = safe_colorscale("Inferno")
+    assert stops[0] == [0.0, "#000000"] and len(stops) == 10
+    assert all(not c.startswith("#0000") or c == "#000000" for _, c in stops)
+    assert safe_colorscale("Viridis")[0][1] == "#440154"
