@@ -1,0 +1,117 @@
+"""Activations: every layer's feature maps for one image, the code included."""
+
+import streamlit as st
+
+from convae import add_noise, capture_activations
+from convae.analysis import activation_maps
+from convae.figures import heatmap_grid, layer_strip
+from ui import state, widgets
+from ui.errors import guarded
+
+ELEMENTWISE = ("ReLU", "BatchNorm2d", "Sigmoid")  # shown together with the layer before
+RESHAPE = ("Flatten", "Unflatten")  # same numbers, other shape: nothing new to see
+MAX_PANELS = 32
+
+st.title("🔬 Activations: inside the network")
+st.caption("Each layer turns its input into several **feature maps** (channels). Bright means "
+           "a large value: the filter found its pattern there. Follow one image from the input, "
+           "through the narrow code, back to the reconstruction.")
+
+ref = state.current_model()
+dataset = st.session_state["dataset"]
+test = state.require_dataset(dataset)
+if not ref.trained:
+    st.warning("The current model is **untrained**: its feature maps are random filters. "
+               "Compare them with a trained model's!", icon="🎲")
+
+
+def overview_layers(names_kinds):
+    """The layers worth a panel in the overview: not a reshape, not followed by an
+    elementwise layer (then the later one, after ReLU/BN, is shown instead)."""
+    keep = []
+    for i, (name, kind) in enumerate(names_kinds):
+        nxt = names_kinds[i + 1][1] if i + 1 < len(names_kinds) else None
+        if kind in RESHAPE or nxt in ELEMENTWISE:
+            continue
+        keep.append(name)
+    return keep
+
+
+def shape_text(t) -> str:
+    return " x ".join(map(str, t.shape[1:]))
+
+
+@st.fragment
+@guarded
+def activation_view():
+    c_img, c_noise = st.columns([1, 3])
+    with c_img:
+        index = int(st.number_input(f"Test image (0-{len(test) - 1})", 0, len(test) - 1, 0,
+                                    key="act_index"))
+    with c_noise:
+        noise, seed = widgets.noise_controls("act", default_kind="none", default_level=0.3)
+    x = add_noise(test.floats(slice(index, index + 1)), noise.kind, noise.level, seed=seed)
+    acts = capture_activations(ref.model, x)
+    layers = ref.model.named_layers()
+    kinds = {n: type(m).__name__ for n, m in layers}
+    code_layer = [n for n, _ in layers if n.startswith("encoder.")][-1]
+
+    # -- overview: one panel per main layer
+    shown = ["input", *overview_layers([(n, kinds[n]) for n, _ in layers])]
+    panels = []
+    for name in shown:
+        maps = activation_maps(acts[name][0])
+        short = name.split(".")[-1] + (" = code" if name == code_layer else "")
+        panels.append((f"<b>{short}</b><br>{shape_text(acts[name]).replace(' x ', '×')}",
+                       maps.mean(0).numpy() if len(maps) > 1 else maps[0].numpy()))
+    st.subheader(f"The journey of test image #{index}"
+                 + ("" if noise.is_clean else f" with {noise} noise"))
+    st.plotly_chart(layer_strip(panels), key="act_strip")
+    st.caption("Left to right: the encoder shrinks the picture into the code, the decoder "
+               "grows it back. Each panel averages the layer's channels and is scaled to its "
+               "own range (a summary: pick a layer below to see every channel).")
+
+    # -- one layer in detail
+    st.subheader("One layer, channel by channel")
+    options = ["input", *[n for n, _ in layers], "output"]
+    labels = {n: f"{n}  ({shape_text(acts[n])})" for n in options}
+    labels[code_layer] = f"{code_layer}  = the code ({shape_text(acts[code_layer])})"
+    c_layer, c_range, c_scale = st.columns([2, 2.4, 0.9], vertical_alignment="bottom")
+    if st.session_state.get("act_layer") not in options:
+        st.session_state["act_layer"] = code_layer
+    layer = c_layer.selectbox("Layer", options, key="act_layer", format_func=labels.get)
+    maps = activation_maps(acts[layer][0])
+    n = len(maps)
+    if n > 1:
+        hi = min(n, MAX_PANELS) - 1
+        lo_ch, hi_ch = c_range.slider(
+            f"Channels (this layer has {n}; up to {MAX_PANELS} at a time)", 0, n - 1,
+            (0, min(hi, 15)), key=f"act_channels_{n}")
+        if hi_ch - lo_ch + 1 > MAX_PANELS:
+            hi_ch = lo_ch + MAX_PANELS - 1
+            c_range.caption(f"Showing channels {lo_ch}-{hi_ch} (the first {MAX_PANELS}).")
+    else:
+        lo_ch, hi_ch = 0, 0
+        c_range.caption("This layer has a single channel.")
+    shared = c_scale.toggle("Shared scale", value=True, key="act_shared",
+                            help="On: brightness means the same value in every panel. Off: "
+                                 "each panel uses its own range, so faint patterns show.")
+    rgb = layer in ("input", "output") and maps.shape[0] == 3
+    titles = [("R", "G", "B")[c] if rgb else f"channel {c}" for c in range(lo_ch, hi_ch + 1)]
+    sel = maps[lo_ch:hi_ch + 1]
+    c_fig, c_info = st.columns([4, 1])
+    with c_fig:
+        st.plotly_chart(heatmap_grid(sel, titles, cols=8, shared_scale=shared, width=650),
+                        key="act_detail")
+    with c_info:
+        widgets.picture(x, "the input image", scale=4)
+        finite = sel[sel.isfinite()]
+        zero = (finite == 0).float().mean().item() if finite.numel() else 0.0
+        st.caption(f"**{labels[layer]}**  \nvalues {finite.min():.2f} to {finite.max():.2f}, "
+                   f"mean {finite.mean():.2f}; {zero:.0%} exactly zero "
+                   "(after a ReLU, zero means the filter did not fire).")
+        if rgb:
+            st.caption("Colour images have three input channels: red, green and blue.")
+
+
+activation_view()

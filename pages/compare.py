@@ -1,0 +1,160 @@
+"""Compare: several models on the same images and the same noise."""
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from convae import CheckpointError, add_noise, evaluate, image_metrics
+from convae.analysis import checkerboard_strength, compression, decode_constant
+from convae.figures import heatmap_grid, normalise
+from ui import state, widgets
+from ui.errors import guarded
+
+TEST_IMAGES = 500
+
+st.title("⚖️ Compare models")
+st.caption("Several models, the same test images, the same noise. The table says which "
+           "reconstructs best; the checkerboard section shows *how* the decoders differ.")
+
+dataset = st.session_state["dataset"]
+test = state.require_dataset(dataset)
+choices = state.model_choices(dataset)
+
+
+def default_selection() -> list[str]:
+    picks = []
+    for arch in ("conv-transpose", "conv-upsample"):
+        trained = [i for i in choices if i.startswith("file:") and choices[i].startswith(arch)]
+        picks.append(trained[0] if trained else f"untrained:{arch}")
+    return picks
+
+
+selected = st.multiselect(
+    "Models to compare (pick two or more)", list(choices), default=default_selection(),
+    key=f"compare_models_{dataset}", format_func=lambda i: choices.get(i, i),
+    help="Pretrained checkpoints, your session's models, and untrained versions of every "
+         "architecture, all for the dataset chosen in the sidebar.")
+if len(selected) < 2:
+    st.info("Pick at least two models to compare.", icon="☝️")
+    st.stop()
+
+refs = []
+for mid in selected:
+    try:
+        refs.append(state.resolve(mid, dataset))
+    except CheckpointError as e:
+        st.warning(f"{choices.get(mid, mid)} is left out: {e}")
+if len(refs) < 2:
+    st.stop()
+
+
+def name(ref) -> str:
+    return f"{ref.arch} · {choices.get(ref.id, ref.label).split(' · ', 1)[-1]}"
+
+
+picked = widgets.pick_images(test, "compare", default_count=6)
+if picked is None:
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def clean_eval(model_key: str, dataset: str, _model) -> dict:
+    images = state.get_dataset(dataset).images[:TEST_IMAGES]
+    return evaluate(_model, images).to_dict()
+
+
+@st.fragment
+@guarded
+def side_by_side():
+    noise, seed = widgets.noise_controls("compare", default_level=0.2)
+    x = picked.images
+    noisy = add_noise(x, noise.kind, noise.level, seed=seed)
+    widgets.image_row("Original", x, "clean", label_width=1.4)
+    if not noise.is_clean:
+        widgets.image_row("Noisy input", noisy, str(noise), label_width=1.4)
+    rows = []
+    for ref in refs:
+        with state.no_grad_eval():
+            out = ref.model(noisy).clamp(0, 1)
+        m = image_metrics(out, x)
+        c = compression(ref.model)
+        widgets.image_row(ref.arch, out, name(ref).split(" · ", 1)[-1], label_width=1.4)
+        ev = clean_eval(ref.key, dataset, ref.model)
+        rows.append({"model": name(ref), "parameters": ref.model.num_params,
+                     "code size": c.code_size,
+                     "PSNR here (dB)": m["psnr"].mean().item(),
+                     "SSIM here": m["ssim"].mean().item(),
+                     f"PSNR clean, {TEST_IMAGES} test images (dB)": ev["psnr"],
+                     f"SSIM clean, {TEST_IMAGES} test images": ev["ssim"]})
+    st.dataframe(pd.DataFrame(rows).style.format(precision=2).highlight_max(
+        subset=[k for k in rows[0] if "PSNR" in k or "SSIM" in k], color="#c8f0d8"),
+        hide_index=True, width="stretch")
+    st.caption(f"“Here” = the {len(x)} images above with the noise above. The last two "
+               f"columns: clean input, the first {TEST_IMAGES} test images, the same for "
+               "every model. Best in each column is highlighted.")
+
+
+side_by_side()
+
+st.header("🏁 Checkerboard artifacts: transposed convolution vs upsampling")
+st.markdown(
+    "A **transposed convolution** with stride 2 paints each output pixel with one of a few "
+    "kernel positions, so it can print a repeating grid: the *checkerboard artifact* "
+    "(worse when the kernel size is not a multiple of the stride, so neighbours overlap "
+    "unevenly). **Nearest upsampling followed by a convolution** treats every pixel alike "
+    "and cannot print a grid. Two ways to see it:")
+tab_const, tab_zoom = st.tabs(["1 · Decode a blank code", "2 · Zoom in on a reconstruction"])
+
+
+@st.fragment
+@guarded
+def constant_code():
+    st.caption("Every value of the code is set to the same number, so the code carries no "
+               "picture: whatever pattern comes out is printed by the decoder itself. Each "
+               "output is contrast-stretched to show it; the number under it is the strength "
+               "of the 4-pixel repeating pattern before stretching (0 = none).")
+    value = st.slider("Value of every code entry", 0.0, 2.0, 1.0, 0.1, key="compare_const")
+    shape = state.dataset_shape(dataset)
+    shown, captions = [], []
+    twins = {}
+    for ref in refs:
+        twins.setdefault(f"{ref.arch} untrained", state.untrained_model(ref.arch, shape))
+    models = [(name(r), r.model) for r in refs if r.trained] + list(twins.items())
+    for label, model in models:
+        out = decode_constant(model, value)
+        shown.append(normalise(out)[0])
+        captions.append(f"{label} — grid strength {checkerboard_strength(out):.3f}")
+    cols = st.columns(len(shown))
+    for col, img, cap in zip(cols, shown, captions):
+        widgets.picture(img.unsqueeze(0), cap, scale=6, where=col)
+
+
+@st.fragment
+@guarded
+def zoom():
+    st.caption("The centre of each model's reconstruction of the first image above (clean "
+               "input), enlarged, with the error |output - original| underneath. A grid in "
+               "the error that follows the 2- and 4-pixel structure is the artifact.")
+    x = picked.images[:1]
+    h = x.shape[-1]
+    crop = slice(h // 4, h - h // 4)
+    outs, errs, titles = [], [], []
+    for ref in refs:
+        with state.no_grad_eval():
+            out = ref.model(x).clamp(0, 1)
+        outs.append(out[0, :, crop, crop])
+        errs.append((out - x).abs()[0].mean(0)[crop, crop])
+        titles.append(name(ref))
+    cols = st.columns(len(outs) + 1)
+    widgets.picture(x[:, :, crop, crop], "original (centre)", scale=10, where=cols[0])
+    for col, o, t in zip(cols[1:], outs, titles):
+        widgets.picture(o.unsqueeze(0), t, scale=10, where=col)
+    st.plotly_chart(heatmap_grid(torch.stack(errs), titles, cols=len(errs),
+                                 colorscale="Inferno", width=1000, max_panel=300),
+                    key="compare_err")
+
+
+with tab_const:
+    constant_code()
+with tab_zoom:
+    zoom()

@@ -1,0 +1,91 @@
+"""Denoise & explore: corrupt test images, watch the model clean them up."""
+
+import pandas as pd
+import streamlit as st
+
+from convae import add_noise, image_metrics
+from convae.analysis import CLASSICAL_FILTERS, noise_sweep
+from convae.figures import sweep_figure
+from ui import state, widgets
+from ui.errors import guarded
+
+SWEEP_IMAGES = 256
+SWEEP_LEVELS = [0.05, *(round(0.1 * i, 2) for i in range(1, 11))]  # 0 would be a perfect copy
+
+st.title("🔍 Denoise & explore")
+st.caption("Take test images the model never saw, add noise, and compare what comes out of "
+           "the autoencoder with the clean original. A classical filter (no learning) is "
+           "shown too, so you can see what learning buys.")
+
+ref = state.current_model()
+dataset = st.session_state["dataset"]
+test = state.require_dataset(dataset)
+if not ref.trained:
+    st.warning("The current model is **untrained**: expect grey blurs. Pick a pretrained "
+               "model in the sidebar or train one on the **Train** page.", icon="🎲")
+
+picked = widgets.pick_images(test, "explore")
+if picked is None:
+    st.stop()
+
+
+@st.cache_data(show_spinner="Measuring the model at 11 noise levels...", max_entries=32)
+def cached_sweep(model_key: str, dataset: str, kind: str, seed: int, _model):
+    images = state.get_dataset(dataset).floats(slice(0, SWEEP_IMAGES))
+    return noise_sweep(_model, images, kind, SWEEP_LEVELS, seed=seed)
+
+
+@st.fragment
+@guarded
+def noisy_view():
+    noise, seed = widgets.noise_controls("explore")
+    filt_name = st.session_state.get("explore_filter", next(iter(CLASSICAL_FILTERS)))
+    x = picked.images
+    noisy = add_noise(x, noise.kind, noise.level, seed=seed)
+    with state.no_grad_eval():
+        out = ref.model(noisy).clamp(0, 1)
+        filtered = CLASSICAL_FILTERS[filt_name](noisy)
+    m_noisy, m_out, m_filt = (image_metrics(v, x) for v in (noisy, out, filtered))
+
+    cards = st.columns(4)
+    cards[0].metric("Noisy input: PSNR", f"{m_noisy['psnr'].mean():.1f} dB",
+                    help="Peak signal-to-noise ratio against the clean image, mean over the "
+                         "images shown. Higher is better; +3 dB halves the squared error.")
+    cards[1].metric("Model output: PSNR", f"{m_out['psnr'].mean():.1f} dB",
+                    f"{(m_out['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy")
+    cards[2].metric(f"{filt_name}: PSNR", f"{m_filt['psnr'].mean():.1f} dB",
+                    f"{(m_filt['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy")
+    cards[3].metric("Model output: SSIM", f"{m_out['ssim'].mean():.3f}",
+                    f"{(m_out['ssim'] - m_noisy['ssim']).mean():+.3f} vs noisy",
+                    help="Structural similarity: 1 means identical structure, 0 unrelated.")
+
+    widgets.image_row("Original", x, "clean test images")
+    widgets.image_row("Noisy input", noisy, str(noise) if not noise.is_clean else "no noise")
+    widgets.image_row("Model output", out, ref.label)
+    widgets.image_row(filt_name, filtered, "classical filter, no learning")
+
+    per_image = pd.DataFrame(
+        {"image": picked.names,
+         "PSNR noisy": m_noisy["psnr"].tolist(), "PSNR model": m_out["psnr"].tolist(),
+         f"PSNR {filt_name}": m_filt["psnr"].tolist(),
+         "SSIM noisy": m_noisy["ssim"].tolist(), "SSIM model": m_out["ssim"].tolist(),
+         f"SSIM {filt_name}": m_filt["ssim"].tolist()})
+    with st.expander("Per-image PSNR (dB) and SSIM", expanded=False):
+        st.dataframe(per_image.style.format(precision=2), hide_index=True, width="stretch")
+
+    st.subheader("What learning buys: quality against noise level")
+    c1, c2 = st.columns([1, 3])
+    metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric")
+    c1.selectbox("Classical filter shown above", list(CLASSICAL_FILTERS), key="explore_filter")
+    kind = noise.kind if noise.kind != "none" else "gaussian"
+    sweep = cached_sweep(ref.key, dataset, kind, seed, ref.model)
+    c1.caption(f"Each point is the mean over the first {sweep.n_images} test images with "
+               f"{kind} noise (seed {seed}), compared with the clean images. The dashed line "
+               "is the slider's level. Where the green line is above the red one, the model "
+               "improves its input.")
+    c2.plotly_chart(sweep_figure(sweep, metric.lower(), noise.level if noise.kind != "none"
+                                 else None, model_name=f"model ({ref.label})"),
+                    key="explore_sweep")
+
+
+noisy_view()

@@ -1,0 +1,127 @@
+"""The sidebar on every page: dataset, architecture and model, plus a model card."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from convae import ARCHITECTURES, ConvaeError, load_checkpoint
+from convae.analysis import compression
+from convae.jobs import TrainingJob
+
+from . import state
+from .state import DATASET_LABELS
+
+
+def _apply_pending() -> None:
+    """Selections asked for by a page (e.g. "use the model just trained")."""
+    pending = st.session_state["pending_select"]
+    if pending:
+        dataset, arch, model_id = pending
+        st.session_state["dataset"] = dataset
+        st.session_state["arch"] = arch
+        st.session_state["model_id"] = model_id
+        st.session_state["pending_select"] = None
+
+
+def adopt_finished_job() -> None:
+    """A finished training becomes this session's current model, once."""
+    job: TrainingJob | None = st.session_state["job"]
+    if job is None or st.session_state["job_adopted"]:
+        return
+    snap = job.snapshot()
+    if not snap.finished:
+        return
+    st.session_state["job_adopted"] = True
+    if snap.state == "failed":
+        return
+    meta = job.meta
+    epochs = len(meta.get("history", {}).get("epochs", []))
+    noise = meta.get("train_noise", "none")
+    label = (f"{job.cfg.epochs if snap.state == 'done' else epochs} epoch(s) on "
+             f"{job.n_train:,} images" + ("" if noise == "none" else f", {noise} noise")
+             + (" (stopped early)" if snap.state == "stopped" else ""))
+    state.add_session_model(job.model, meta, label, meta.get("dataset", ""))
+    st.toast("Training finished: your model is now the current model.", icon="✅")
+
+
+def _on_upload() -> None:
+    """Validate an uploaded checkpoint; a bad file changes nothing but the message."""
+    uploaded = st.session_state.get("ckpt_upload")
+    if uploaded is None:
+        return
+    dataset = st.session_state["dataset"]
+    try:
+        ckpt = load_checkpoint(uploaded.getvalue(), expect_shape=state.dataset_shape(dataset))
+    except ConvaeError as e:
+        st.session_state["upload_message"] = ("error", f"{uploaded.name} was not loaded: {e}")
+        return
+    name = uploaded.name
+    mid = state.add_session_model(ckpt.model, ckpt.meta, f"uploaded {name}", dataset,
+                                  select=False)
+    st.session_state["arch"] = ckpt.config.arch
+    st.session_state["model_id"] = mid
+    st.session_state["upload_message"] = (
+        "success", f"{name} loaded: a {ckpt.config.arch} model, now the current model.")
+
+
+def _model_card(ref: state.ModelRef) -> None:
+    c = compression(ref.model)
+    lines = [f"**{ref.arch}** · {ref.model.num_params:,} parameters",
+             f"code: {c.code_size} values = {c.ratio:.0%} of the {c.input_size}-value input"]
+    meta = ref.meta
+    if ref.kind == "untrained":
+        lines.append("random weights: nothing learned yet")
+    else:
+        hist = meta.get("history", {}).get("epochs", [])
+        train = meta.get("train", {})
+        bits = []
+        if hist:
+            bits.append(f"{len(hist)} epoch(s)")
+        if meta.get("train_images") or train.get("limit"):
+            bits.append(f"{meta.get('train_images') or train.get('limit'):,} images")
+        if meta.get("train_noise", "none") != "none":
+            bits.append(f"denoising ({meta['train_noise']})")
+        if bits:
+            lines.append("trained: " + ", ".join(bits))
+        clean = meta.get("metrics", {}).get("clean")
+        if clean:
+            lines.append(f"test: PSNR {clean['psnr']:.1f} dB, SSIM {clean['ssim']:.3f} "
+                         f"({clean.get('n', meta.get('test_images', '?'))} images)")
+    st.caption("  \n".join(lines))
+
+
+def render() -> state.ModelRef | None:
+    """Draw the sidebar; returns the current model (None if the dataset is unknown)."""
+    adopt_finished_job()
+    _apply_pending()
+    with st.sidebar:
+        st.selectbox("Dataset", list(DATASET_LABELS), key="dataset",
+                     format_func=lambda d: DATASET_LABELS[d],
+                     help="Images the model works on. CIFAR-10 needs its files on the server.")
+        st.selectbox("Architecture", list(ARCHITECTURES), key="arch",
+                     help="How the encoder and decoder are built; see the Home page's layer "
+                          "table.")
+        choices = state.model_choices(st.session_state["dataset"], st.session_state["arch"])
+        if st.session_state["model_id"] not in choices:
+            st.session_state["model_id"] = next(iter(choices))
+        st.selectbox("Model (weights)", list(choices), key="model_id",
+                     format_func=lambda i: choices.get(i, i),
+                     help="Pretrained checkpoints, your own models from this session, or "
+                          "random weights.")
+        ref = state.current_model()
+        if not any(k.startswith("file:") for k in choices):
+            st.info(f"No pretrained {st.session_state['arch']} model for this dataset yet: "
+                    "train one on the **Train** page, or look at the untrained one.", icon="ℹ️")
+        _model_card(ref)
+        with st.expander("Upload a checkpoint (.pt)"):
+            st.file_uploader("A convae checkpoint", type=["pt", "pth"], key="ckpt_upload",
+                             on_change=_on_upload, label_visibility="collapsed",
+                             help="Saved by the Train page or `python -m convae train`.")
+            msg = st.session_state["upload_message"]
+            if msg:
+                (st.error if msg[0] == "error" else st.success)(msg[1])
+        job: TrainingJob | None = st.session_state["job"]
+        if job is not None and not job.snapshot().finished:
+            snap = job.snapshot()
+            st.progress(snap.fraction, text=f"Training... {snap.fraction:.0%}")
+    return ref

@@ -1,0 +1,123 @@
+"""Widgets several pages share: picking images, choosing noise, showing image rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from convae import ImageSet, Noise
+from convae.figures import fit_scale, image_grid
+from convae.images import ImageError, image_to_tensor
+from convae.noise import NOISE_KINDS
+
+NOISE_LABELS = {"gaussian": "Gaussian (grain)", "salt-pepper": "Salt & pepper (specks)",
+                "mask": "Masking (dropped pixels)", "none": "None (clean input)"}
+SOURCES = ["Random test images", "One class", "By index", "Upload your own"]
+
+
+@dataclass
+class Picked:
+    images: torch.Tensor  # (B, C, H, W) float in [0, 1]
+    names: list[str]  # one short caption per image
+
+
+def _new_draw(key: str) -> None:
+    st.session_state[key] = int(st.session_state.get(key, 0)) + 1
+
+
+def pick_images(test: ImageSet, key: str, default_count: int = 8,
+                max_count: int = 16) -> Picked | None:
+    """Image source controls; returns the chosen images or None (after saying why)."""
+    c_src, c_n, c_opt, c_btn = st.columns([2.2, 1.6, 1.6, 1], vertical_alignment="bottom")
+    source = c_src.selectbox("Images", SOURCES, key=f"{key}_source",
+                             help="Which test images to work on (never seen in training).")
+    if source != SOURCES[3]:
+        count = c_n.slider("How many", 1, max_count, default_count, key=f"{key}_count")
+    n = len(test)
+    if source == SOURCES[0]:
+        draw = c_opt.number_input("Draw", 0, 10_000, 0, key=f"{key}_draw",
+                                  help="Each draw is a different random set of test images.")
+        c_btn.button("🎲 New", key=f"{key}_new", on_click=_new_draw, args=(f"{key}_draw",),
+                     width="stretch")
+        g = torch.Generator().manual_seed(int(draw))
+        idx = torch.randperm(n, generator=g)[:count]
+    elif source == SOURCES[1]:
+        cls = c_opt.selectbox("Class", range(len(test.classes)), key=f"{key}_class",
+                              format_func=lambda c: test.classes[c])
+        pool = (test.labels == cls).nonzero().flatten()
+        idx = pool[:count]
+    elif source == SOURCES[2]:
+        start = c_opt.number_input(f"First index (0-{n - 1})", 0, n - 1, 0, key=f"{key}_index")
+        idx = torch.arange(int(start), min(n, int(start) + count))
+    else:
+        files = c_n.file_uploader("PNG or JPEG pictures", type=["png", "jpg", "jpeg"],
+                                  accept_multiple_files=True, key=f"{key}_upload")
+        images, names = [], []
+        for f in files or []:
+            try:
+                images.append(image_to_tensor(f.getvalue(), test.shape))
+                names.append(f.name)
+            except ImageError as e:
+                st.error(f"{f.name}: {e}")
+        if not images:
+            st.info("Upload one or more pictures. They are converted to "
+                    f"{test.shape[1]}x{test.shape[2]} {'grey' if test.shape[0] == 1 else 'colour'}"
+                    " like the dataset (tip: a light drawing on a dark background looks "
+                    "like MNIST).", icon="⬆️")
+            return None
+        return Picked(torch.stack(images[:max_count]), names[:max_count])
+    return Picked(test.floats(idx), [f"#{int(i)} ({test.classes[int(test.labels[i])]})"
+                                     for i in idx])
+
+
+def noise_controls(key: str, default_kind: str = "gaussian", default_level: float = 0.3,
+                   seed: bool = True) -> tuple[Noise, int]:
+    """Noise kind, level and seed side by side; returns the noise and the seed."""
+    cols = st.columns([1.4, 2.4, 0.9] if seed else [1.4, 3.3])
+    kinds = [*NOISE_KINDS, "none"]
+    kind = cols[0].selectbox("Noise", kinds, index=kinds.index(default_kind),
+                             key=f"{key}_kind", format_func=NOISE_LABELS.get,
+                             help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_KINDS.items()))
+    level = cols[1].slider("Noise level", 0.0, 1.0, default_level, 0.05, key=f"{key}_level",
+                           disabled=kind == "none",
+                           help="Gaussian: standard deviation (pixel values are 0 to 1). "
+                                "Salt & pepper and masking: fraction of pixels hit.")
+    noise_seed = 0
+    if seed:
+        noise_seed = int(cols[2].number_input("Noise seed", 0, 9999, 0, key=f"{key}_seed",
+                                              help="Same seed, same noise pattern."))
+    return Noise(kind, level if kind != "none" else 0.0), noise_seed
+
+
+def picture(images: torch.Tensor, caption: str | None = None, scale: int = 4,
+            nrow: int | None = None, where=None) -> None:
+    """Show a batch as one crisp picture at its natural size.
+
+    PNG, never JPEG: JPEG's 8x8 blocks would add artifacts of their own (exactly what
+    the Compare page asks people to look for), and a fixed width stops the browser from
+    smoothing the enlarged pixels.
+    """
+    grid = image_grid(images, nrow=nrow, scale=scale)
+    (where or st).image(grid, caption=caption, width=grid.shape[1], output_format="PNG")
+
+
+def image_row(label: str, images: torch.Tensor, caption: str = "", scale: int | None = None,
+              label_width: float = 1.0) -> None:
+    """A bold label (and caption) on the left, the images in one row on the right."""
+    scale = scale or fit_scale(len(images), images.shape[-1])
+    left, right = st.columns([label_width, 6], vertical_alignment="center")
+    left.markdown(f"**{label}**")
+    if caption:
+        left.caption(caption)
+    picture(images, scale=scale, where=right)
+
+
+def code_as_images(code: torch.Tensor) -> torch.Tensor:
+    """One image's code (C, H, W) or (N,) as grey tiles in [0, 1] for display."""
+    from convae.analysis import activation_maps
+    from convae.figures import normalise
+
+    maps = activation_maps(code).nan_to_num(0.0)
+    return normalise(maps.unsqueeze(1))
