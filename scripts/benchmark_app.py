@@ -1,0 +1,97 @@
+"""How fast the app answers a slider move, measured on the server side.
+
+Drives the app in-process with Streamlit's AppTest: opens a page, sets a batch of 16
+images, then moves a slider back and forth and times each rerun (median and 95th
+percentile). AppTest reruns the whole script (sidebar + page) on every change, while a
+browser only reruns the slider's fragment, so these figures are an upper bound of what
+a user waits for on the server (network and drawing in the browser not included).
+
+    CONVAE_DATA_DIR=../shared/datasets python scripts/benchmark_app.py [--moves 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def time_moves(at, widget, values: list, moves: int) -> list[float]:
+    times = []
+    for i in range(moves):
+        widget().set_value(values[i % len(values)])
+        t0 = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t0)
+        if at.exception:
+            raise SystemExit(f"the app raised: {[e.value for e in at.exception]}")
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=20, help="slider moves per page")
+    parser.add_argument("--images", type=int, default=16, help="images on the Explore page")
+    args = parser.parse_args(argv)
+    if not os.environ.get("CONVAE_DATA_DIR"):
+        shared = ROOT.parent / "shared" / "datasets"
+        if shared.is_dir():
+            os.environ["CONVAE_DATA_DIR"] = str(shared)
+    os.environ.setdefault("CONVAE_DEBUG", "1")
+
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    if at.exception or at.error:
+        raise SystemExit(f"the app did not start cleanly: {[e.value for e in at.error]}")
+    model = at.session_state["model_id"]
+    rows = []
+
+    at.switch_page("pages/explore.py").run()
+    at.slider(key="explore_count").set_value(args.images)
+    at.run()
+    levels = [round(0.05 * i, 2) for i in range(1, 20)]
+    time_moves(at, lambda: at.slider(key="explore_level"), levels[:3], 3)  # warm-up
+    rows.append(("Explore", f"noise level ({args.images} images)",
+                 time_moves(at, lambda: at.slider(key="explore_level"), levels, args.moves)))
+
+    at.switch_page("pages/activations.py").run()
+    at.selectbox(key="act_kind").set_value("gaussian")
+    at.run()
+    time_moves(at, lambda: at.slider(key="act_level"), levels[:3], 3)
+    rows.append(("Activations", "noise level (1 image, all layers)",
+                 time_moves(at, lambda: at.slider(key="act_level"), levels, args.moves)))
+    at.selectbox(key="act_layer").set_value("encoder.conv1")
+    at.run()
+    ranges = [(0, 15), (0, 7), (8, 15), (4, 11)]
+    time_moves(at, lambda: at.slider(key="act_channels_16"), ranges, 3)
+    rows.append(("Activations", "channel range (16 maps)",
+                 time_moves(at, lambda: at.slider(key="act_channels_16"), ranges, args.moves)))
+
+    print(f"model: {model} · torch threads: {torch.get_num_threads()} · "
+          f"CPUs: {os.cpu_count()} · {args.moves} moves each (full-script reruns)\n")
+    print(f"{'page':<12} {'slider':<36} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
+    for page, what, times in rows:
+        ms = [t * 1000 for t in times]
+        print(f"{page:<12} {what:<36} {statistics.median(ms):>10.0f} "
+              f"{percentile(ms, 0.95):>8.0f} {max(ms):>8.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Every page of the app, driven in-process with Streamlit's AppTest.
+
+Each page must render without an exception or an error message, and a widget change
+must change what it shows. A tiny training run must finish and become the current
+model. The data come from ``$CONVAE_DATA_DIR`` (else ``../shared/datasets``); without
+MNIST these tests are skipped, except when ``$CI`` is set, where they fail.
+
+Checkpoints: two tiny models (a few seconds of training) in a temporary folder, so the
+tests neither need nor touch the project's ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_FILE = "MNIST/raw/t10k-images-idx3-ubyte.gz"
+TIMEOUT = 120  # seconds per script run; the first one loads MNIST
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("CONVAE_DATA_DIR")
+    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets", ROOT / "data"]
+    return next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """App environment: data, a checkpoint folder with two tiny models, debug errors."""
+    root = _data_root()
+    if root is None:
+        reason = "MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI is set, so app tests must not be skipped")
+        pytest.skip(reason)
+    from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset, train
+    from convae.checkpoint import save_checkpoint
+    from convae.zoo import write_index
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    train_set = load_dataset("mnist", train=True, root=root)
+    test_set = load_dataset("mnist", train=False, root=root)
+    entries = []
+    for arch in ("conv-upsample", "conv-transpose"):
+        model = build_model(ModelConfig(arch), seed=0)
+        cfg = TrainConfig(epochs=1, limit=256, lr=5e-3)
+        history = train(model, train_set.images, cfg)
+        metrics = {"clean": evaluate(model, test_set.images[:200]).to_dict()}
+        meta = {"dataset": "mnist", "train_noise": "none", "train": cfg.to_dict(),
+                "metrics": metrics, "history": history.to_dict(), "test_images": 200}
+        save_checkpoint(folder / f"mnist-{arch}.pt", model, meta)
+        entries.append({"file": f"mnist-{arch}.pt", "arch": arch, "dataset": "mnist",
+                        "train_noise": "none", "latent_size": 196,
+                        "params": model.num_params, "epochs": 1, "test_images": 200,
+                        "metrics": metrics})
+    write_index(entries, folder)
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONVAE_DATA_DIR", str(root))
+        mp.setenv("CONVAE_CHECKPOINT_DIR", str(folder))
+        mp.setenv("CONVAE_DEBUG", "1")  # a caught bug re-raises: AppTest then reports it
+        yield folder
+    torch.set_num_threads(threads)  # app.py lowers it for its own thread
+
+
+def new_app(page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def image_urls(at) -> list[str]:
+    """Media URLs of every picture; they are content hashes, so new pixels, new URLs."""
+    return [url for img in at.get("image") for url in img.value]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "success", "info", "warning", "error")
+             for e in at.get(kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+# ------------------------------------------------------------------------------ pages
+def test_home_shows_the_model_and_the_slider_changes_the_picture(checkpoints):
+    at = new_app()
+    assert "autoencoder" in at.title[0].value
+    assert metrics(at)["Code size"] == "196 values"
+    table = at.dataframe[0].value
+    assert list(table["layer"])[:2] == ["encoder.conv1", "encoder.relu1"]
+    assert "⬅ the code" in list(table[""])
+    assert at.session_state["model_id"] == "file:mnist-conv-upsample.pt"  # pretrained first
+    before = image_urls(at)
+    at.slider(key="home_index").set_value(7).run()
+    assert_clean(at)
+    assert image_urls(at) != before
+
+
+def test_sidebar_architecture_change_updates_the_layer_table(checkpoints):
+    at = new_app()
+    at.selectbox(key="arch").set_value("linear").run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value["layer"])[0] == "encoder.flatten"
+    assert at.session_state["model_id"] == "untrained:linear"  # no pretrained linear model
+    assert "No pretrained linear model" in texts(at.sidebar)
+    assert metrics(at)["Code size"] == "32 values"
+
+
+def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
+    at = new_app("pages/explore.py")
+    assert len(at.get("plotly_chart")) == 1  # the noise sweep
+    first = metrics(at)
+    assert set(first) >= {"Noisy input: PSNR", "Model output: PSNR", "Model output: SSIM"}
+    urls = image_urls(at)
+    at.slider(key="explore_level").set_value(0.7).run()
+    assert_clean(at)
+    assert metrics(at)["Noisy input: PSNR"] != first["Noisy input: PSNR"]
+    assert image_urls(at) != urls
+    at.selectbox(key="explore_kind").set_value("salt-pepper").run()
+    at.selectbox(key="explore_source").set_value("One class").run()
+    at.selectbox(key="explore_class").set_value(3).run()
+    assert_clean(at)
+    assert all("3 - three" in name for name in at.dataframe[0].value["image"])
+
+
+def test_activations_layer_choice_and_noise_change_the_maps(checkpoints):
+    at = new_app("pages/activations.py")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the journey strip and the one-layer grid
+    assert at.selectbox(key="act_layer").value == "encoder.pool2"  # the code first
+    detail = charts[1].proto.spec
+    at.selectbox(key="act_layer").set_value("encoder.conv1").run()
+    assert_clean(at)
+    assert "encoder.conv1" in texts(at)
+    assert at.get("plotly_chart")[1].proto.spec != detail
+    strip = at.get("plotly_chart")[0].proto.spec
+    at.selectbox(key="act_kind").set_value("gaussian").run()
+    at.slider(key="act_level").set_value(0.6).run()
+    assert_clean(at)
+    assert at.get("plotly_chart")[0].proto.spec != strip
+    at.slider(key="act_channels_16").set_value((4, 7)).run()
+    assert_clean(at)
+    assert "channel 4" in at.get("plotly_chart")[1].proto.spec
+
+
+def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
+    at = new_app("pages/compare.py")
+    table = at.dataframe[0].value
+    assert len(table) == 2 and table["model"].str.startswith("conv-transpose").any()
+    here = list(table["PSNR here (dB)"])
+    at.slider(key="compare_level").set_value(0.8).run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value["PSNR here (dB)"]) != here
+    captions = [c for img in at.get("image") for c in img.captions]
+    strengths = {c.split(" — ")[0]: float(c.rsplit(" ", 1)[1]) for c in captions
+                 if "grid strength" in c}
+    assert strengths["conv-transpose untrained"] > 1e-3  # the artifact, visible
+    assert strengths["conv-upsample untrained"] < 1e-6  # and absent
+    at.multiselect(key="compare_models_mnist").set_value(["untrained:conv-bn"]).run()
+    assert_clean(at)
+    assert "at least two" in texts(at)
+
+
+def test_latent_map_and_morph_slider(checkpoints):
+    at = new_app("pages/latent.py")
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert "PC 1" in chart and "test image #" in chart
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "decoded code at 0.50" in captions
+    at.slider(key="latent_t").set_value(0.8).run()
+    assert_clean(at)
+    assert "decoded code at 0.80" in [c for img in at.get("image") for c in img.captions]
+    at.select_slider(key="latent_n").set_value(500).run()
+    assert_clean(at)
+    assert "500 test images" in texts(at)
+
+
+def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
+    at = new_app("pages/train.py")
+    assert "No training yet" in texts(at)
+    at.select_slider(key="train_limit").set_value(300)
+    at.slider(key="train_epochs").set_value(1)
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    job = at.session_state["job"]
+    assert job is not None and job.join(timeout=120)
+    assert job.snapshot().state == "done"
+    at.run()  # what the page's polling does once the job has finished
+    assert_clean(at)
+    assert at.session_state["model_id"] == "session:1"
+    assert at.selectbox(key="model_id").value == "session:1"
+    assert "It is now the current model" in texts(at)
+    assert "1 epoch(s) on 300 images" in at.selectbox(key="model_id").format_func("session:1")
+
+    at.text_input(key="train_save_name").set_value("my class/demo!").run()
+    at.button(key="train_save").click().run()
+    assert_clean(at)
+    saved = checkpoints / "my-class-demo.pt"
+    assert saved.is_file()
+    from convae import load_checkpoint
+    assert load_checkpoint(saved).meta["dataset"] == "mnist"
+    at.button(key="train_save").click().run()  # again: refused, not replaced
+    assert any("already exists" in e.value for e in at.error)
+    assert at.get("download_button")
+
+    at.switch_page("pages/explore.py").run()  # every page now uses the trained model
+    assert_clean(at)
+    assert any("#1" in c.value for c in at.caption)
+    saved.unlink()
+
+
+# ------------------------------------------------------------------------ failures
+def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch):
+    def no_network(*args, **kwargs):  # CIFAR-10 is not on disk; never try to download
+        raise socket.gaierror(socket.EAI_NONAME, "network disabled by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    at = new_app()
+    at.selectbox(key="dataset").set_value("cifar10").run()
+    assert not at.exception
+    assert any("CIFAR-10" in e.value and "not available" in e.value for e in at.error)
+    assert list(at.dataframe[0].value["output shape"])[0] == "16 x 32 x 32"  # still explained
+    for page in ("pages/explore.py", "pages/activations.py", "pages/compare.py",
+                 "pages/latent.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert any("not available" in e.value for e in at.error), page
+
+
+def test_bad_checkpoint_upload_changes_nothing_and_a_good_one_is_used(checkpoints):
+    at = new_app()
+    before = at.session_state["model_id"]
+    at.sidebar.get("file_uploader")[0].upload("broken.pt", b"not a checkpoint").run()
+    assert not at.exception
+    assert any("broken.pt was not loaded" in e.value for e in at.sidebar.error)
+    assert at.session_state["model_id"] == before
+
+    good = (checkpoints / "mnist-conv-transpose.pt").read_bytes()
+    at.sidebar.get("file_uploader")[0].set_value(("friend.pt", good, "application/octet-stream"))
+    at.run()
+    assert_clean(at)
+    assert at.session_state["arch"] == "conv-transpose"
+    assert at.session_state["model_id"].startswith("session:")
+    assert "friend.pt" in at.selectbox(key="model_id").format_func(at.session_state["model_id"])
+
+
+def test_without_any_checkpoint_the_untrained_model_and_training_are_offered(
+        checkpoints, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVAE_CHECKPOINT_DIR", str(tmp_path / "none-here"))
+    at = new_app()
+    assert at.session_state["model_id"] == "untrained:conv-upsample"
+    assert "No pretrained conv-upsample model" in texts(at.sidebar)
+    assert "untrained" in texts(at)
+    at.switch_page("pages/compare.py").run()
+    assert_clean(at)
+    assert len(at.dataframe[0].value) == 2  # the two untrained decoders

@@ -1,0 +1,171 @@
+"""The real app in a real browser: every page opens, a slider moves, nothing breaks.
+
+Starts ``streamlit run app.py`` on a free port, opens every page in headless Chromium
+(Debian's ``/usr/bin/chromium``, driven by Playwright), moves a slider with the
+keyboard, waits for the app to settle, and fails on any exception shown on the page or
+any console error from the app. Screenshots of every page go to ``docs/screenshots/``
+when ``CONVAE_SCREENSHOTS=1``, else to a temporary folder.
+
+Skipped without Chromium or without MNIST, except when ``$CI`` is set (then it fails).
+Models: ``$CONVAE_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/``
+(without any, the app shows untrained models, which is a valid state too).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+MNIST_FILE = "MNIST/raw/t10k-images-idx3-ubyte.gz"
+VIEWPORT = {"width": 1400, "height": 900}
+SETTLE_TIMEOUT_MS = 120_000
+
+# (URL path as routed in app.py, screenshot name, accessible name of a slider, key)
+PAGES = [
+    ("", "home", "Test image", "ArrowRight"),
+    ("denoise", "explore", "Noise level", "ArrowRight"),
+    ("inside", "activations", re.compile(r"^Channels"), "ArrowLeft"),
+    ("side-by-side", "compare", "Noise level", "ArrowRight"),
+    ("codes", "latent", re.compile(r"^Position between A"), "ArrowRight"),
+    ("training", "train", re.compile(r"^Epochs"), "ArrowRight"),
+]
+# Streamlit's client probes a deep link's folder for its endpoints before the root;
+# those two 404s are its own and harmless.
+BENIGN_URLS = re.compile(r"/_stcore/(health|host-config)$")
+
+
+def _missing(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI is set, so the browser test must not be skipped")
+    pytest.skip(reason)
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("CONVAE_DATA_DIR")
+    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets", ROOT / "data"]
+    return next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        _missing(f"{CHROMIUM} not found (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    data = _data_root()
+    if data is None:
+        _missing("MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)")
+    port = _free_port()
+    env = dict(os.environ, CONVAE_DATA_DIR=str(data),
+               CONVAE_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
+    env.setdefault("CONVAE_CHECKPOINT_DIR", str(ROOT / "checkpoints"))
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    if os.environ.get("CONVAE_SCREENSHOTS") == "1":
+        folder = ROOT / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def settle(page) -> None:
+    """Wait until the script (or fragment) run is over and the page has drawn."""
+    done = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+    page.wait_for_selector(done, timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_timeout(800)  # a rerun triggered by the last event may start late
+    page.wait_for_selector(done, timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle")
+
+
+def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, shots):
+    context = browser.new_context(viewport=VIEWPORT)
+    problems: list[str] = []
+    try:
+        for path, name, slider_name, key in PAGES:
+            page = context.new_page()
+            page.on("console", lambda m, name=name: problems.append(
+                f"{name}: console {m.text[:300]} ({m.location.get('url', '')})")
+                if m.type == "error" and not BENIGN_URLS.search(m.location.get("url", ""))
+                else None)
+            page.on("pageerror", lambda e, name=name: problems.append(f"{name}: page {e}"))
+            page.goto(f"{server}/{path}")
+            settle(page)
+            assert page.locator("h1").first.inner_text().strip(), f"{name}: no title"
+            page.screenshot(path=str(shots / f"{name}.png"))
+
+            main = page.locator('[data-testid="stMain"]')
+            thumb = main.get_by_role("slider", name=slider_name).last
+            before = thumb.get_attribute("aria-valuetext")
+            thumb.focus()
+            page.keyboard.press(key)
+            page.keyboard.press(key)
+            settle(page)
+            after = thumb.get_attribute("aria-valuetext")
+            assert after != before, f"{name}: the slider did not move ({before})"
+            exceptions = page.locator('[data-testid="stException"]')
+            if exceptions.count():
+                problems.append(f"{name}: exception on the page: "
+                                f"{exceptions.first.inner_text()[:500]}")
+            errors = page.locator('[data-testid="stAlertContentError"]')
+            if errors.count():
+                problems.append(f"{name}: error message: {errors.first.inner_text()[:300]}")
+            page.close()
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
