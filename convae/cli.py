@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -93,6 +94,9 @@ def cmd_train(args) -> int:
             f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHITECTURES)} "
             "(`python -m convae list` describes them)"
         )
+    if args.out.is_dir():
+        raise ConvaeError(f"--out {args.out} is a folder; give a file name such as "
+                          f"{args.out / (args.arch + '.pt')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after the training
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       loss=args.loss, noise=str(args.noise), seed=args.seed, limit=args.limit)
@@ -160,7 +164,10 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "eval": cmd_eval}
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            # torch warns about the pickles it refuses; the CLI's own message says it all
+            warnings.simplefilter("ignore")
+            return COMMANDS[args.command](args)
     except ConvaeError as e:
         print(f"convae: error: {e}", file=sys.stderr)
         return 2

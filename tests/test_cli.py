@@ -8,6 +8,7 @@ traceback would be an exception that fails the test.
 
 import json
 import os
+import pickle
 import random
 import re
 import subprocess
@@ -94,6 +95,12 @@ def file_in_the_way(tmp_path):
     return tmp_path / "afile" / "x.pt"
 
 
+def plain_pickle_file(folder: Path) -> Path:
+    path = folder / "plain.pkl"
+    path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    return path
+
+
 BAD_INPUTS = {  # name: (arguments given the test's tmp folder, expected message)
     "unknown architecture": (
         lambda t: ["train", "--arch", "resnet", "--out", t / "x.pt"],
@@ -117,6 +124,12 @@ BAD_INPUTS = {  # name: (arguments given the test's tmp folder, expected message
         lambda t: ["train", "--arch", "linear", "--limit", "1", "--test-limit", "1", "--quiet",
                    "--out", file_in_the_way(t)],
         r"convae: error: (File exists|Not a directory): .*afile"),
+    "out is a folder": (
+        lambda t: ["train", "--arch", "linear", "--out", t],
+        r"--out .* is a folder; give a file name such as .*linear\.pt"),
+    "plain pickle checkpoint": (
+        lambda t: ["eval", plain_pickle_file(t)],
+        r"cannot load .*plain\.pkl: it is truncated, corrupted or not a torch file"),
     "zero epochs": (
         lambda t: ["train", "--arch", "linear", "--epochs", "0", "--out", t / "x.pt"],
         r"argument --epochs: expected a number of at least 1, got 0"),
