@@ -196,6 +196,12 @@ def loss_figure(curve: Sequence[tuple[float, float]], train_losses: Sequence[flo
         fig.add_trace(go.Scatter(x=[e for e, _ in tests], y=[v for _, v in tests],
                                  mode="lines+markers", name="test",
                                  line=dict(color="#ef553b", width=3)))
+    values = [y for t in fig.data for y in t.y if y is not None and y > 0]
+    if values:  # ticks at 1, 2, 5 x 10^k: plotly's own log ticks crowd short ranges
+        lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+        ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in (1, 2, 5)]
+        ticks = [t for t in ticks if min(values) / 2.5 <= t <= max(values) * 2.5]
+        fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     fig.update_layout(
         xaxis_title="epoch", yaxis_title=f"{loss_name} loss (log scale)", yaxis_type="log",
         height=340, margin=dict(l=10, r=10, t=30, b=10),

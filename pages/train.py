@@ -134,6 +134,9 @@ def progress_view():
         text = (f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/"
                 f"{snap.steps_per_epoch} · {snap.images_per_s:,.0f} images/s · "
                 f"{fmt_time(snap.elapsed_s)} elapsed · about {fmt_time(snap.eta_s)} left")
+        if snap.fraction >= 1:
+            text = (f"All {snap.epochs} epoch(s) done in {fmt_time(snap.elapsed_s)}; measuring "
+                    f"the model on {TEST_IMAGES:,} test images...")
         c_bar.progress(snap.fraction, text=text)
     elif snap.state == "failed":
         st.error(f"Training failed: {snap.error}")
@@ -149,6 +152,9 @@ def progress_view():
     with c_chart:
         st.plotly_chart(loss_figure(snap.curve, snap.train_losses, snap.test_losses,
                                     job.cfg.loss.upper(), snap.epochs), key="train_loss_chart")
+        st.caption("Faint line: each batch's loss. The epoch mean averages a whole epoch "
+                   "while the model was still improving; the test loss is measured at the "
+                   "epoch's end on unseen images, so it can sit below the training line.")
     with c_samples:
         if snap.samples_in is not None and snap.samples_out is not None:
             st.markdown("**Test images** (never trained on)")

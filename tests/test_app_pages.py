@@ -141,6 +141,27 @@ def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
     assert all("3 - three" in name for name in at.dataframe[0].value["image"])
 
 
+def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (200, 120), (255, 255, 255, 0)).save(buf, format="PNG")
+    at = new_app("pages/explore.py")
+    at.selectbox(key="explore_source").set_value("Upload your own").run()
+    assert_clean(at)
+    assert "Upload one or more pictures" in texts(at)
+    at.get("file_uploader")[0].set_value([("drawing.png", buf.getvalue(), "image/png"),
+                                          ("notes.png", b"not a picture", "image/png")])
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "notes.png: the file is not a picture Pillow can read; upload a PNG or JPEG"]
+    assert list(at.dataframe[0].value["image"]) == ["drawing.png"]
+    assert "Model output: PSNR" in metrics(at)
+
+
 def test_activations_layer_choice_and_noise_change_the_maps(checkpoints):
     at = new_app("pages/activations.py")
     charts = at.get("plotly_chart")

@@ -73,6 +73,7 @@ def test_loss_and_sweep_figures():
     fig = loss_figure([(0.5, 0.2), (1.0, 0.1)], [0.15], [0.12], "MSE", epochs=2)
     assert [t.name for t in fig.data] == ["train (per batch)", "train (epoch mean)", "test"]
     assert fig.layout.yaxis.type == "log"
+    assert list(fig.layout.yaxis.ticktext) == ["0.1", "0.2", "0.5"]  # not plotly's 2..9
     assert len(loss_figure([], [], [None]).data) == 0
     sweep = Sweep("gaussian", [0.1, 0.2], 4, 0,
                   {"model": [20, 18], "noisy input": [15, 10]},

@@ -122,6 +122,22 @@ def render() -> state.ModelRef | None:
                 (st.error if msg[0] == "error" else st.success)(msg[1])
         job: TrainingJob | None = st.session_state["job"]
         if job is not None and not job.snapshot().finished:
-            snap = job.snapshot()
-            st.progress(snap.fraction, text=f"Training... {snap.fraction:.0%}")
+            _training_status()
     return ref
+
+
+@st.fragment(run_every=1.0)
+def _training_status() -> None:
+    """Live progress on every page while this session trains; when the training ends,
+    one full rerun hands the new model to the sidebar and ends this polling."""
+    job: TrainingJob | None = st.session_state["job"]
+    if job is None:
+        return
+    snap = job.snapshot()
+    if snap.finished:
+        if not st.session_state["job_adopted"]:
+            st.rerun()
+        return
+    text = ("Training done; measuring it on test images..." if snap.fraction >= 1 else
+            f"Training... {snap.fraction:.0%} (epoch {max(snap.epoch, 1)}/{snap.epochs})")
+    st.progress(snap.fraction, text=text)
