@@ -8,6 +8,7 @@ between two codes, and a measure of checkerboard artifacts.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -40,9 +41,11 @@ class LayerRow:
 def layer_table(model: Autoencoder) -> list[LayerRow]:
     """Every layer in data-flow order with its output shape and parameter count.
 
-    Shapes are measured by running one blank image through the model, so they are
-    right for any architecture and input size.
+    Shapes are measured by running one blank image through a private copy of the model
+    (so they are right for any architecture and input size), which leaves the model
+    itself untouched: a model shared between threads never sees a foreign hook.
     """
+    model = copy.deepcopy(model)
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
     layers = model.named_layers()
@@ -50,15 +53,9 @@ def layer_table(model: Autoencoder) -> list[LayerRow]:
         def hook(_m, _i, out, name=name):
             shapes[name] = tuple(out.shape[1:])
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        model.eval()
-        device = next(model.parameters()).device
-        model(torch.zeros(1, *model.config.in_shape, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    model.eval()
+    device = next(model.parameters()).device
+    model(torch.zeros(1, *model.config.in_shape, device=device))
     return [LayerRow(name, type(m).__name__, shapes[name], sum(p.numel() for p in m.parameters()))
             for name, m in layers]
 

@@ -51,8 +51,9 @@ def activation_view():
     with c_noise:
         noise, seed = widgets.noise_controls("act", default_kind="none", default_level=0.3)
     x = add_noise(test.floats(slice(index, index + 1)), noise.kind, noise.level, seed=seed)
-    acts = capture_activations(ref.model, x)
-    layers = ref.model.named_layers()
+    model = state.private_copy(ref.model)  # hooks go on a copy, never on a shared model
+    acts = capture_activations(model, x)
+    layers = model.named_layers()
     kinds = {n: type(m).__name__ for n, m in layers}
     code_layer = [n for n, _ in layers if n.startswith("encoder.")][-1]
 

@@ -25,7 +25,14 @@ def test_layer_table_matches_forward_shapes_and_parameter_count(arch):
     assert rows[-1].output_shape == (1, 28, 28)
     last_encoder = [r for r in rows if r.name.startswith("encoder.")][-1]
     assert last_encoder.size == m.latent_size
-    assert not m.training  # the table does not change the mode
+
+
+def test_layer_table_never_touches_the_model_it_describes():
+    m = model()
+    m.train()
+    layer_table(m)
+    assert m.training
+    assert not any(mod._forward_hooks for mod in m.modules())
 
 
 def test_layer_table_seed_conv_shapes():

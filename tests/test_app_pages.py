@@ -138,7 +138,13 @@ def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
     at.selectbox(key="explore_source").set_value("One class").run()
     at.selectbox(key="explore_class").set_value(3).run()
     assert_clean(at)
-    assert all("3 - three" in name for name in at.dataframe[0].value["image"])
+    table = at.dataframe[0].value
+    assert list(table.index)[:2] == ["PSNR noisy (dB)", "PSNR model (dB)"]
+    assert len(table.columns) == 8  # one column per image
+    from convae import load_dataset
+
+    labels = load_dataset("mnist", train=False).labels
+    assert all(labels[int(col.lstrip("#"))] == 3 for col in table.columns)
 
 
 def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
@@ -158,7 +164,7 @@ def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
     assert not at.exception
     assert [e.value for e in at.error] == [
         "notes.png: the file is not a picture Pillow can read; upload a PNG or JPEG"]
-    assert list(at.dataframe[0].value["image"]) == ["drawing.png"]
+    assert list(at.dataframe[0].value.columns) == ["drawing.png"]
     assert "Model output: PSNR" in metrics(at)
 
 
@@ -212,6 +218,22 @@ def test_latent_map_and_morph_slider(checkpoints):
     at.select_slider(key="latent_n").set_value(500).run()
     assert_clean(at)
     assert "500 test images" in texts(at)
+
+
+def test_train_can_be_stopped_and_the_partial_model_is_kept(checkpoints):
+    at = new_app("pages/train.py")
+    at.select_slider(key="train_limit").set_value(60000)
+    at.slider(key="train_epochs").set_value(20)
+    at.button(key="train_start").click().run()
+    job = at.session_state["job"]
+    assert not job.snapshot().finished
+    at.button(key="train_stop").click().run()
+    assert job.join(timeout=60) and job.snapshot().state == "stopped"
+    at.run()
+    assert_clean(at)
+    assert "(stopped early)" in at.selectbox(key="model_id").format_func(
+        at.session_state["model_id"])
+    assert "Stopped early" in texts(at)
 
 
 def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):

@@ -9,6 +9,7 @@ Models a user trains or uploads live in that user's session only.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -266,6 +267,12 @@ def add_session_model(model: Autoencoder, meta: dict[str, Any], label: str, data
     if select:
         st.session_state["pending_select"] = (dataset, model.config.arch, mid)
     return mid
+
+
+def private_copy(model: Autoencoder) -> Autoencoder:
+    """A copy for operations that attach hooks: the cached model is shared by every
+    session's thread, and a hook on it would see other users' forward passes."""
+    return copy.deepcopy(model)
 
 
 def no_grad_eval():
