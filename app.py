@@ -24,6 +24,9 @@ st.set_page_config(page_title="convae: see an autoencoder think", page_icon="ðŸ§
 torch.set_num_threads(1)
 
 state.init_state()
+# Less empty space above the title: on a projector the first screen is what people see.
+st.markdown("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>",
+            unsafe_allow_html=True)
 
 # URL paths differ from the file names on purpose. Streamlit first treats a `pages/`
 # folder as an old-style multipage app (always in AppTest, and on a server's very first

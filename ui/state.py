@@ -98,9 +98,9 @@ def require_dataset(name: str, train: bool = False) -> ImageSet:
 def missing_message(name: str, error: Exception) -> None:
     label = DATASET_LABELS.get(name, name)
     st.error(f"**{label} is not available on this server.**\n\n{error}", icon="📂")
-    st.info("Choose another dataset in the sidebar (MNIST and Fashion-MNIST ship with this "
-            "course), or ask whoever runs the server to put the files in "
-            f"`{data_dir().resolve()}` (set `CONVAE_DATA_DIR` to use another folder).", icon="💡")
+    st.info("Choose another dataset in the sidebar, or ask whoever runs the server to put "
+            f"the files in `{data_dir().resolve()}` (or to set `CONVAE_DATA_DIR` to a folder "
+            "that has them).", icon="💡")
 
 
 # ---------------------------------------------------------------------------- models
