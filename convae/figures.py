@@ -242,30 +242,40 @@ def sweep_figure(sweep: Sweep, metric: str = "psnr", current: float | None = Non
 
 def latent_figure(pca: PCA, labels: torch.Tensor, classes: Sequence[str],
                   indices: torch.Tensor | None = None,
-                  marks: Sequence[tuple[str, float, float]] = ()) -> go.Figure:
+                  marks: Sequence[tuple[str, float, float]] = (),
+                  path: bool = False) -> go.Figure:
     """The codes' 2-D PCA projection, one colour per class; hover shows label and index.
 
     Args:
         marks: extra labelled points (name, x, y), e.g. the two interpolation ends.
+        path: join the marks with a dashed line (the straight path between two codes
+            projects to a straight line, PCA being linear).
     """
     pts = pca.points.numpy()
     labels = labels.numpy()
     idx = np.arange(len(pts)) if indices is None else indices.numpy()
     fig = go.Figure()
+    # WebGL only when SVG would be slow: it draws above SVG and would hide the marks
+    scatter = go.Scattergl if len(pts) > 5000 else go.Scatter
     for c, name in enumerate(classes):
         keep = labels == c
         if not keep.any():
             continue
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(scatter(
             x=pts[keep, 0], y=pts[keep, 1], mode="markers", name=f"{c}: {name}",
             marker=dict(size=6, opacity=0.75), customdata=idx[keep],
             hovertemplate=f"class {c} ({name})<br>test image #%{{customdata}}<extra></extra>",
         ))
+    if path and len(marks) > 1:
+        fig.add_trace(scatter(x=[m[1] for m in marks], y=[m[2] for m in marks], mode="lines",
+                              line=dict(color="black", dash="dash", width=2.5),
+                              showlegend=False, hoverinfo="skip"))
     for name, x, y in marks:
-        fig.add_trace(go.Scatter(
-            x=[x], y=[y], mode="markers+text", text=[name], textposition="top center",
-            marker=dict(size=18, symbol="star", color="black", line=dict(color="white", width=1)),
-            textfont=dict(size=16), showlegend=False, hoverinfo="skip",
+        fig.add_trace(scatter(
+            x=[x], y=[y], mode="markers+text", text=[f"<b>{name}</b>"],
+            textposition="top center",
+            marker=dict(size=22, symbol="star", color="white", line=dict(color="black", width=2)),
+            textfont=dict(size=20, color="black"), showlegend=False, hoverinfo="skip",
         ))
     e1, e2 = pca.explained
     fig.update_layout(

@@ -1,6 +1,5 @@
 """Latent space: a map of the codes, and a walk from one code to another."""
 
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -43,10 +42,7 @@ pts_ab = ((codes_ab - pca.mean) @ pca.components.T).tolist()
 left, right = st.columns([2.6, 1])
 with left:
     fig = latent_figure(pca, test.labels[:n], test.classes,
-                        marks=[("A", *pts_ab[0]), ("B", *pts_ab[1])])
-    fig.add_trace(go.Scatter(x=[pts_ab[0][0], pts_ab[1][0]], y=[pts_ab[0][1], pts_ab[1][1]],
-                             mode="lines", line=dict(color="black", dash="dash", width=2),
-                             showlegend=False, hoverinfo="skip"))
+                        marks=[("A", *pts_ab[0]), ("B", *pts_ab[1])], path=True)
     st.plotly_chart(fig, key="latent_map")
 with right:
     e1, e2 = pca.explained

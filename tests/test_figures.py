@@ -87,9 +87,11 @@ def test_latent_figure_one_trace_per_present_class_and_marks():
     codes = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(30) % 3
     fig = latent_figure(pca_2d(codes), labels, ["a", "b", "c", "unused"],
-                        marks=[("A", 0.0, 0.0)])
+                        marks=[("A", 0.0, 0.0), ("B", 1.0, 2.0)], path=True)
     names = [t.name for t in fig.data]
-    assert names[:3] == ["0: a", "1: b", "2: c"] and len(names) == 4
+    assert names[:3] == ["0: a", "1: b", "2: c"] and len(names) == 6
+    assert list(fig.data[3].x) == [0.0, 1.0] and fig.data[3].mode == "lines"  # under marks
+    assert [t.text[0] for t in fig.data[4:]] == ["<b>A</b>", "<b>B</b>"]
     assert list(fig.data[1].customdata) == list(range(1, 30, 3))  # hover shows the index
 
 
