@@ -45,6 +45,7 @@ for mid in selected:
     except CheckpointError as e:
         st.warning(f"{choices.get(mid, mid)} is left out: {e}")
 if len(refs) < 2:
+    st.info("Fewer than two of the chosen models can be used: pick another one.", icon="☝️")
     st.stop()
 
 
