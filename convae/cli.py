@@ -102,7 +102,8 @@ def cmd_train(args) -> int:
                       loss=args.loss, noise=str(args.noise), seed=args.seed, limit=args.limit)
     train_set = load_dataset(args.dataset, train=True)
     test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)
-    model = build_model(ModelConfig(args.arch, train_set.shape), seed=args.seed)
+    model = build_model(ModelConfig(args.arch, train_set.shape), seed=args.seed,
+                        output_mean=train_set.subset(limit=args.limit).mean_intensity())
     n = min(len(train_set), args.limit or len(train_set))
     steps = -(-n // cfg.batch_size) * cfg.epochs
     bar = tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torchvision import datasets as tv
+from torchvision.datasets.utils import check_integrity
 
 from .errors import DatasetError
 
@@ -87,6 +88,10 @@ class ImageSet:
         """Images (all, or those at ``index``) as float32 in [0, 1]."""
         images = self.images if index is None else self.images[index]
         return images.float().div_(255)
+
+    def mean_intensity(self) -> float:
+        """Mean pixel value in [0, 1] (for :func:`convae.models.build_model`)."""
+        return self.images.float().mean().item() / 255
 
     def subset(self, classes: list[int] | None = None, limit: int | None = None) -> "ImageSet":
         """Only the given class indices, and at most the first ``limit`` images."""
@@ -165,9 +170,30 @@ def _working_root(info: DatasetInfo, root: Path) -> Path:
     return copy_root
 
 
+def _damaged(info: DatasetInfo, root: Path) -> list[str]:
+    """Files that are there but are not the official bytes (torchvision's checksums)."""
+    cls = info.tv_class
+    checks = [(root / cls.__name__ / "raw" / f, md5)  # MNIST-like
+              for f, md5 in getattr(cls, "resources", None) or []]
+    if hasattr(cls, "tgz_md5"):  # CIFAR-10: the archive, or its extracted batches
+        checks.append((root / cls.filename, cls.tgz_md5))
+        checks += [(root / cls.base_folder / f, md5) for f, md5 in [*cls.train_list,
+                                                                     *cls.test_list]]
+    try:
+        return [str(p.relative_to(root)) for p, md5 in checks
+                if p.is_file() and not check_integrity(str(p), md5)]
+    except OSError:
+        return []
+
+
 def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetError:
     expected = ", ".join(str(root / f) for f in info.files)
     why = " ".join(str(cause).split())  # one line: torchvision's messages span several
+    damaged = _damaged(info, root)
+    if damaged:  # say so first: torchvision's own message is about the re-download
+        why = (f"{', '.join(damaged)} {'is' if len(damaged) == 1 else 'are'} there but "
+               f"damaged: not the official file (checksum mismatch); replace "
+               f"{'it' if len(damaged) == 1 else 'them'}. Details: {why}")
     return DatasetError(
         f"{info.name} could not be loaded from {root.resolve()} ({why}). Expected: {expected}. "
         f"Put the official files there (or set {DATA_DIR_ENV} to a folder that has them); "

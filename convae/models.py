@@ -57,6 +57,18 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
+    def init_output_bias(self, mean: float) -> None:
+        """Start the output at the data's mean brightness: sigmoid(bias) = ``mean``.
+
+        Without this the first output is 0.5 everywhere while MNIST's mean pixel is 0.13;
+        the first large updates then push every ReLU negative to darken the image, and
+        they die: seed-sized models (4 code channels) collapsed to a constant output.
+        """
+        mean = min(max(float(mean), 1e-3), 1 - 1e-3)
+        last = [m for _, m in self.named_layers() if getattr(m, "bias", None) is not None][-1]
+        last.bias.fill_(math.log(mean / (1 - mean)))
+
     def named_layers(self) -> list[tuple[str, nn.Module]]:
         """Every layer in the order data flows through it, named ``encoder.conv1`` etc."""
         return [(f"encoder.{n}", m) for n, m in self.encoder.named_children()] + [
@@ -257,12 +269,16 @@ def architecture_names() -> list[str]:
     return list(ARCHITECTURES)
 
 
-def build_model(config: ModelConfig, seed: int | None = None) -> Autoencoder:
+def build_model(config: ModelConfig, seed: int | None = None,
+                output_mean: float | None = None) -> Autoencoder:
     """Build the architecture ``config.arch`` for ``config.in_shape``.
 
     Args:
         config: which architecture and for which input shape.
         seed: if given, the initial weights are a function of it alone.
+        output_mean: the training data's mean pixel value; if given, the output starts
+            there (see :meth:`Autoencoder.init_output_bias`). Pass it to train from
+            scratch: it keeps small ReLU models from dying in their first steps.
 
     Raises:
         ConfigError: the architecture name is unknown.
@@ -277,4 +293,6 @@ def build_model(config: ModelConfig, seed: int | None = None) -> Autoencoder:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = ARCHITECTURES[config.arch].build(config)
+    if output_mean is not None:
+        model.init_output_bias(output_mean)
     return model.eval()

@@ -90,7 +90,8 @@ def start() -> None:
     if warm and can_continue:
         model = copy.deepcopy(current.model)  # the job copies again; shared models stay put
     else:
-        model = build_model(ModelConfig(arch, train_set.shape), seed=cfg.seed)
+        model = build_model(ModelConfig(arch, train_set.shape), seed=cfg.seed,
+                            output_mean=train_set.subset(limit=limit).mean_intensity())
     new = TrainingJob(model, train_set.images, cfg,
                       test_images=test_set.images[:TEST_IMAGES],
                       sample_images=test_set.floats(slice(0, SAMPLES)),
