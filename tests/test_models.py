@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from convae import ARCHITECTURES, ConfigError, ModelConfig, build_model
+from convae import ARCHITECTURES, ConfigError, ModelConfig, architecture_names, build_model
 
 SHAPES = [(1, 28, 28), (3, 28, 28), (1, 32, 32), (3, 32, 32)]
 ALL = [(arch, shape) for arch in ARCHITECTURES for shape in SHAPES]
@@ -102,3 +102,16 @@ def test_seeded_build_leaves_the_global_random_state_alone():
 
 def test_models_are_built_in_eval_mode():
     assert not build_model(ModelConfig("conv-bn")).training
+
+
+@pytest.mark.parametrize("arch", architecture_names())
+def test_output_mean_starts_the_output_at_the_data_brightness(arch):
+    config = ModelConfig(arch, (1, 28, 28))
+    plain = build_model(config, seed=0)
+    started = build_model(config, seed=0, output_mean=0.13)
+    last = [m for _, m in started.named_layers() if getattr(m, "bias", None) is not None][-1]
+    assert torch.sigmoid(last.bias).allclose(torch.full_like(last.bias, 0.13))
+    # only that bias differs from the plain initialisation
+    differing = [k for k, v in started.state_dict().items()
+                 if not torch.equal(v, plain.state_dict()[k])]
+    assert len(differing) == 1 and differing[0].endswith("bias")
