@@ -14,10 +14,13 @@ cannot run code. Every way a file can be wrong ends in one :class:`CheckpointErr
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import platform
 import tempfile
+import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +36,7 @@ from .models import Autoencoder, build_model
 FORMAT = "convae-checkpoint"
 FORMAT_VERSION = 1
 MAX_BYTES = 50 * 1024 * 1024  # far above any convae model (the largest is < 1 MB)
+STALE_TMP_S = 600  # a save takes well under a second; older temporaries are leftovers
 
 
 @dataclass
@@ -107,6 +111,7 @@ def save_checkpoint(path: str | Path, model: Autoencoder,
             os.close(dir_fd)
     except OSError:
         pass
+    remove_stale_temporaries(path.parent, STALE_TMP_S, name=path.name)
     return path
 
 
@@ -154,6 +159,7 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
             the architecture or the expected shape.
     """
     data, name = _read(source, max_bytes)
+    _check_zip(data, name, max_bytes)
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError, EOFError, zip errors, ...
@@ -179,9 +185,14 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
         )
     try:
         config = ModelConfig.from_dict(dict(payload["model"]))
-        model = build_model(config)
-    except (KeyError, TypeError, ValueError, ConvaeError) as e:
-        raise CheckpointError(f"{name} describes a model convae cannot build: {e}") from None
+        # a few bytes can describe a model of billions of weights (hidden=10**9): build
+        # it on the meta device (shapes, no memory) and allocate only once the file's
+        # own weights, which its size bounds, are known to fit
+        with torch.device("meta"):
+            skeleton = build_model(config)
+    except Exception as e:  # ConfigError, but also overflows from absurd sizes
+        raise CheckpointError(f"{name} describes a model convae cannot build: "
+                              f"{_first_line(e)}") from None
     if expect_shape is not None and tuple(config.in_shape) != tuple(expect_shape):
         raise CheckpointError(
             f"{name} is a {config.arch} model for input shape {tuple(config.in_shape)}, but "
@@ -191,6 +202,8 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
     if not isinstance(state, dict):
         raise CheckpointError(f"{name} has no weights (state_dict missing)")
     try:
+        skeleton.load_state_dict(state, strict=True, assign=True)  # checks names and shapes only
+        model = build_model(config)
         model.load_state_dict(state, strict=True)
     except Exception as e:
         lines = str(e).strip().splitlines()
@@ -201,3 +214,51 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
         ) from None
     meta = payload.get("meta")
     return Checkpoint(model.eval(), dict(meta) if isinstance(meta, dict) else {})
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
+    """Refuse a zip (torch's file format) that would unpack to more than ``max_bytes``.
+
+    ``torch.save`` stores its entries uncompressed, but ``torch.load`` also reads
+    deflated ones: a 200 KB upload could otherwise unpack to gigabytes of weights.
+    """
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return  # not a zip: torch.load decides (legacy format, or an error message)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise CheckpointError(f"cannot load {name}: it is truncated, corrupted or not a "
+                              f"torch file ({_first_line(e)})") from None
+    unpacked = sum(i.file_size for i in infos)
+    if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or unpacked > max_bytes:
+        raise CheckpointError(
+            f"cannot load {name}: it is a compressed archive (it would unpack to "
+            f"{unpacked / 1e6:.0f} MB); convae and torch.save write checkpoints uncompressed"
+        )
+
+
+def remove_stale_temporaries(directory: str | Path, older_than_s: float = 3600,
+                             name: str | None = None) -> list[Path]:
+    """Delete the temporary files of saves that never finished (a killed process).
+
+    They are named ``.NAME.<random>.tmp`` by :func:`save_checkpoint`; only those older
+    than ``older_than_s`` are removed, so a save in progress elsewhere is left alone.
+    Returns what was removed.
+    """
+    removed = []
+    now = time.time()
+    pattern = f".{glob.escape(name) if name else '*'}.*.tmp"
+    for p in Path(directory).glob(pattern):
+        try:
+            if now - p.stat().st_mtime >= older_than_s and p.is_file():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass  # gone already, or not ours to delete
+    return removed
