@@ -9,6 +9,7 @@ model's channels and size.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 
 import torch
@@ -19,6 +20,14 @@ from .errors import ConvaeError
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # ~6300 x 6300: any real photo; refuses decompression bombs
+DECODE_SLOTS = 2  # pictures decoded at once, all sessions together: bounds server memory
+DECODE_WAIT_S = 60
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+# modes Image.reduce averages correctly (it would average palette indices of P / PA)
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")
+# Only plain raster formats are even parsed, whatever the file's name: Pillow would hand
+# an EPS file (PostScript: a program) to Ghostscript, and rare formats are rarely fuzzed.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 class ImageError(ConvaeError):
@@ -40,15 +49,21 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageError(f"the file is {len(data) / 1e6:.1f} MB; pictures up to "
                          f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
+    # A 150 KB PNG can decode to 6000 x 6000 RGBA (144 MB, more while converting): a
+    # room full of uploads at once must not add up, so only a few decode at a time.
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_S):
+        raise ImageError("the server is busy decoding other pictures; try again in a moment")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
                 if img.width * img.height > MAX_PIXELS:
                     raise ImageError(
                         f"the picture claims {img.width} x {img.height} pixels, more than "
                         f"{MAX_PIXELS:,} allowed; it may be a decompression bomb")
+                img.draft(None, (4 * max(h, w),) * 2)  # JPEG: decode at 1/2 to 1/8 scale
                 img.load()  # decodes now, so truncation errors surface here
+                img = _square(img, max(h, w))
                 img = _to_mode(img, "L" if c == 1 else "RGB")
     except ImageError:
         raise
@@ -58,10 +73,25 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
         raise ImageError(f"the picture is too large to decode safely ({_first_line(e)})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"the picture is damaged or truncated ({_first_line(e)})") from None
+    finally:
+        _decode_slots.release()
+    img = img.resize((w, h), Image.Resampling.LANCZOS)
+    return pil_to_tensor(img).float().div(255)
+
+
+def _square(img: Image.Image, size: int) -> Image.Image:
+    """The centre square, already shrunk by a whole factor where that keeps at least
+    4x the final ``size`` (the final resize does the rest), so that no full-size copy
+    of a huge picture is made in another mode."""
     side = min(img.size)
     left, top = (img.width - side) // 2, (img.height - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((w, h), Image.Resampling.LANCZOS)
-    return pil_to_tensor(img).float().div(255)
+    box = (left, top, left + side, top + side)
+    factor = side // (4 * size)
+    if img.mode in ("I;16", "I;16B", "I;16L") and factor >= 2:
+        img = img.convert("I")  # Image.reduce does not take 16-bit modes
+    if factor >= 2 and img.mode in _REDUCIBLE:
+        return img.reduce(factor, box=box)
+    return img.crop(box)
 
 
 def _to_mode(img: Image.Image, mode: str) -> Image.Image:
