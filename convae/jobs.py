@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ from .train import EpochStats, Progress, train
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 MAX_CURVE_POINTS = 300  # per-step losses are averaged into at most this many points
+# A job nobody watches (its browser tab closed) stops itself after this long without a
+# heartbeat(). Generous: a browser slows the page's polling of a hidden tab to once a
+# minute, and a teacher switching to slides must not lose the run.
+ORPHAN_AFTER_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ class TrainingJob:
         device: where to train (default: :func:`convae.train.resolve_device`).
         threads: CPU threads for training (``torch.set_num_threads`` on the worker);
             default: leave torch's setting alone.
+        orphan_after_s: stop (as if :meth:`stop` was called) when :meth:`heartbeat`
+            was not called for this long; None: never. The page polling the job calls
+            it, so a closed tab does not leave a thread training for nobody.
 
     Use :meth:`start`, poll :meth:`snapshot`, call :meth:`stop` to end early, and take
     :attr:`model` and :attr:`meta` once the snapshot says ``finished`` (not failed).
@@ -113,7 +121,8 @@ class TrainingJob:
                  sample_images: torch.Tensor | None = None,
                  eval_images: torch.Tensor | None = None,
                  meta: dict[str, Any] | None = None,
-                 device: str | torch.device | None = None, threads: int | None = None):
+                 device: str | torch.device | None = None, threads: int | None = None,
+                 orphan_after_s: float | None = ORPHAN_AFTER_S):
         if not isinstance(model, Autoencoder):
             raise TypeError(f"model must be a convae Autoencoder, got {type(model).__name__}")
         n = len(train_images) if cfg.limit is None else min(cfg.limit, len(train_images))
@@ -131,6 +140,9 @@ class TrainingJob:
         self._meta_extra = dict(meta or {})
         self._device = device
         self._threads = threads
+        self._orphan_after_s = orphan_after_s
+        self._last_beat = time.monotonic()
+        self.orphaned = False  # stopped because nobody watched any more
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,6 +165,7 @@ class TrainingJob:
             out = reconstruct(self._model, self._samples_in)
             with self._lock:
                 self._record.samples_out = out
+        self._last_beat = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
         with TrainingJob._active_lock:
             TrainingJob._active.add(self)
@@ -162,6 +175,10 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the worker to stop after the current step (returns at once)."""
         self._stop.set()
+
+    def heartbeat(self) -> None:
+        """Someone is still watching: call it from the polling page (any thread)."""
+        self._last_beat = time.monotonic()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the worker; True if it has finished."""
@@ -184,6 +201,10 @@ class TrainingJob:
 
     # ------------------------------------------------------------------ worker side
     def _on_step(self, p: Progress) -> None:
+        if (self._orphan_after_s is not None
+                and time.monotonic() - self._last_beat > self._orphan_after_s):
+            self.orphaned = True
+            self._stop.set()  # ends after this step; the model stays usable
         with self._lock:
             r = self._record
             r.epoch, r.epochs, r.step, r.steps_per_epoch = p.epoch, p.epochs, p.step, p.steps_per_epoch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from convae import ARCHITECTURES, ConvaeError, load_checkpoint
@@ -10,6 +12,8 @@ from convae.jobs import TrainingJob
 
 from . import state
 from .state import DATASET_LABELS
+
+log = logging.getLogger("convae.app")
 
 
 def _apply_pending() -> None:
@@ -54,6 +58,12 @@ def _on_upload() -> None:
         ckpt = load_checkpoint(uploaded.getvalue(), expect_shape=state.dataset_shape(dataset))
     except ConvaeError as e:
         st.session_state["upload_message"] = ("error", f"{uploaded.name} was not loaded: {e}")
+        return
+    except Exception as e:  # a file nobody foresaw: a message, never a crashed callback
+        log.exception("unexpected error loading an uploaded checkpoint", exc_info=e)
+        st.session_state["upload_message"] = (
+            "error", f"{uploaded.name} was not loaded: it could not be read as a convae "
+                     f"checkpoint ({type(e).__name__})")
         return
     name = uploaded.name
     mid = state.add_session_model(ckpt.model, ckpt.meta, f"uploaded {name}", dataset,
@@ -134,6 +144,7 @@ def _training_status() -> None:
     if job is None:
         return
     snap = job.snapshot()
+    job.heartbeat()  # this page is still open: the job is not orphaned
     if snap.finished:
         if not st.session_state["job_adopted"]:
             st.rerun()
