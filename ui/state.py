@@ -199,7 +199,9 @@ def file_entries() -> list[FileEntry]:
     folder = checkpoint_dir()
     if not folder.is_dir():
         return []
-    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.pt")))
+    # dot files are unfinished saves (``.NAME.*.tmp``) or hidden; never offered
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.pt")
+                         if not p.name.startswith(".")))
     index = folder / "index.json"
     stamp += (("index.json", index.stat().st_mtime_ns),) if index.exists() else ()
     return _file_entries(str(folder), stamp)
