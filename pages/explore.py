@@ -59,6 +59,11 @@ def noisy_view():
                     f"{(m_out['ssim'] - m_noisy['ssim']).mean():+.3f} vs noisy",
                     help="Structural similarity: 1 means identical structure, 0 unrelated.")
 
+    if not noise.is_clean and ref.meta.get("train_noise", "none") in ("none", None):
+        st.caption("ℹ️ This model only ever saw clean images, so removing noise is a side "
+                   "effect of its narrow code. A model trained on noisy input does better: "
+                   "pick the **denoiser** architecture, or train with *training noise* on "
+                   "the Train page.")
     widgets.image_row("Original", x, "clean test images")
     widgets.image_row("Noisy input", noisy, str(noise) if not noise.is_clean else "no noise")
     widgets.image_row("Model output", out, ref.label)

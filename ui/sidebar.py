@@ -95,8 +95,9 @@ def _model_card(ref: state.ModelRef) -> None:
             lines.append("trained: " + ", ".join(bits))
         clean = meta.get("metrics", {}).get("clean")
         if clean:
-            lines.append(f"test: PSNR {clean['psnr']:.1f} dB, SSIM {clean['ssim']:.3f} "
-                         f"({clean.get('n', meta.get('test_images', '?'))} images)")
+            n = clean.get("n", meta.get("test_images"))
+            lines.append(f"test: PSNR {clean['psnr']:.1f} dB, SSIM {clean['ssim']:.3f}"
+                         + (f" ({n:,} images)" if isinstance(n, int) else ""))
     st.caption("  \n".join(lines))
 
 
