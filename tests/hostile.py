@@ -1,0 +1,184 @@
+"""Hostile (and awkward but valid) files a visitor can upload, and data-folder helpers,
+shared by the reliability tests. Everything is generated in memory: nothing to ship."""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import pickle
+import random
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from convae import ModelConfig, build_model
+from convae.checkpoint import FORMAT, to_bytes
+
+from conftest import missing_data
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = (1, 28, 28)
+MNIST_FILE = "MNIST/raw/t10k-images-idx3-ubyte.gz"
+
+
+class RunsCode:
+    """Unpickling this runs a shell command: the classic pickle exploit."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def torch_bytes(obj, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf, **kwargs)
+    return buf.getvalue()
+
+
+def deflated(data: bytes) -> bytes:
+    """The same torch zip with its entries compressed (torch.load reads those too)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, src.read(info.filename))
+    return out.getvalue()
+
+
+def hostile_checkpoints(marker: Path) -> dict[str, bytes]:
+    """Every kind of wrong file a visitor can upload as a checkpoint, by file name."""
+    good = to_bytes(build_model(ModelConfig("conv-upsample"), seed=0), {"dataset": "mnist"})
+    evil = {"format": FORMAT, "format_version": 1, "model": RunsCode(marker)}
+    giant = {"format": FORMAT, "format_version": 1, "state_dict": {}, "meta": {},
+             # 1.5 KB that once made the server allocate 1.25 GB before looking at weights
+             "model": {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 200_000}}
+    mixed = {"format": FORMAT, "format_version": 1, "meta": {},
+             "model": ModelConfig("conv-upsample").to_dict(),
+             "state_dict": build_model(ModelConfig("conv-deep"), seed=0).state_dict()}
+    zeros = {"format": FORMAT, "format_version": 1, "meta": {},
+             "model": ModelConfig("conv-upsample").to_dict(),
+             "state_dict": {"pad": torch.zeros(1_000_000)}}
+    rng = random.Random(0)
+    return {
+        "evil-torch-zip.pt": torch_bytes(evil),
+        "evil-pickle.pt": pickle.dumps(evil),
+        "evil-pickle-protocol2.pt": pickle.dumps(evil, protocol=2),
+        "evil-legacy-torch.pt": torch_bytes(evil, _use_new_zipfile_serialization=False),
+        "random.pt": rng.randbytes(4096),
+        "random-zip-header.pt": b"PK\x03\x04" + rng.randbytes(4096),
+        "empty.pt": b"",
+        "text.pt": b"import os; os.system('echo hi')\n",
+        "truncated.pt": good[: len(good) // 2],
+        "cifar-model.pt": to_bytes(build_model(ModelConfig("conv-upsample", (3, 32, 32)))),
+        "other-arch-weights.pt": torch_bytes(mixed),
+        "plain-state-dict.pt": torch_bytes(build_model(ModelConfig("linear")).state_dict()),
+        "giant-config.pt": torch_bytes(giant),
+        "deflate-bomb.pt": deflated(torch_bytes(zeros)),
+    }
+
+
+def png(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+@functools.lru_cache
+def blank_png(width: int, height: int, rows: int | None = None) -> bytes:
+    """A black greyscale PNG claiming ``width`` x ``height`` pixels in a tiny file (a
+    decompression bomb); with ``rows``, only that many rows of data follow (faster to
+    make: whoever trusts the header allocates the whole picture all the same)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    comp = zlib.compressobj(9)
+    row = bytes(width + 1)
+    idat = b"".join(comp.compress(row) for _ in range(rows or height)) + comp.flush()
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def digit(mode: str = "L", size=(60, 40)) -> Image.Image:
+    img = Image.new("L", size, 0)
+    img.paste(255, (20, 10, 40, 30))
+    return img.convert(mode)
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
+       b"(pwned) print showpage\n%%EOF\n")
+
+
+def hostile_images() -> dict[str, bytes]:
+    good_png = png(digit())
+    jpeg = png(digit("RGB", (300, 200)), "JPEG")
+    return {
+        "evil.png": b"#!/bin/sh\nrm -rf / --no-preserve-root\n",
+        "empty.png": b"",
+        "truncated.png": good_png[: len(good_png) // 2],
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "bomb.png": blank_png(30000, 30000, rows=16),  # 900 M pixels in a few hundred KB
+        "too-many-pixels.png": blank_png(7000, 7000),  # under Pillow's limit, over ours
+        "postscript.png": EPS,  # Pillow would hand it to Ghostscript
+        "svg.png": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    }
+
+
+def good_images() -> dict[str, bytes]:
+    rgba = digit("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 255))
+    pal_t = digit("P")
+    pal_t.info["transparency"] = 0
+    i16 = Image.fromarray((np.asarray(digit()).astype(np.uint16) * 257))
+    return {
+        "grey.png": png(digit()),
+        "one-bit.png": png(digit("1")),
+        "grey-16bit.png": png(i16),
+        "palette.png": png(digit("P")),
+        "palette-transparent.png": png(pal_t),
+        "rgba.png": png(rgba),
+        "cmyk.jpg": png(digit("CMYK"), "JPEG"),
+        "photo.jpg": png(digit("RGB", (4000, 3000)), "JPEG", quality=50),
+        "large.png": png(Image.new("RGB", (3000, 2000), (9, 9, 9))),
+        "tiny.png": png(Image.new("L", (1, 1), 255)),
+        "wide.png": png(Image.new("L", (500, 3), 128)),
+    }
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every file and folder with its size, mtime and mode: 'nothing changed' checks."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns, st.st_mode)
+    return out
+
+
+def data_root() -> Path:
+    env = os.environ.get("CONVAE_DATA_DIR")
+    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets"]
+    root = next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
+    if root is None:
+        missing_data("MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)")
+    return root
+
+
+def copy_data(tmp: Path) -> Path:
+    """A writable private copy of MNIST (the shared folder is never written to)."""
+    dst = tmp / "data"
+    shutil.copytree(data_root() / "MNIST", dst / "MNIST")
+    for p in [dst, *dst.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    return dst
