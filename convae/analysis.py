@@ -277,6 +277,34 @@ def checkerboard_strength(x: torch.Tensor, period: int = 4, border: int = 4) -> 
     return pattern.flatten(-2).std(-1, unbiased=False).mean().item()
 
 
+def checkerboard_share(x: torch.Tensor, period: int = 4, border: int = 4,
+                       flat: float = 1e-6) -> float:
+    """Fraction of an image's variation that repeats every ``period`` pixels, 0 to 1.
+
+    The scale-free companion of :func:`checkerboard_strength`: the variance of the
+    period x period average pattern over the variance of the interior, mean over
+    images and channels. A pure grid gives 1, a grid-free image ~0. An interior whose
+    standard deviation is below ``flat`` (far below one grey level, 1/255) counts as
+    flat and gives 0, so rounding noise is never reported as a pattern.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"expected a batch (B, C, H, W), got shape {tuple(x.shape)}")
+    inner = x[..., border:x.shape[-2] - border, border:x.shape[-1] - border].double()
+    h = inner.shape[-2] // period * period
+    w = inner.shape[-1] // period * period
+    if h == 0 or w == 0:
+        raise ValueError(f"images of shape {tuple(x.shape[-2:])} are too small for period "
+                         f"{period} with a {border}-pixel border")
+    inner = inner[..., :h, :w]
+    tiles = inner.unflatten(-2, (h // period, period)).unflatten(-1, (w // period, period))
+    pattern = tiles.mean(dim=(-4, -2))  # (B, C, period, period)
+    total = inner.flatten(-2).var(-1, unbiased=False)
+    periodic = pattern.flatten(-2).var(-1, unbiased=False)
+    share = torch.where(total.sqrt() > flat, periodic / total.clamp(min=1e-300),
+                        torch.zeros_like(total))
+    return share.clamp(0, 1).mean().item()
+
+
 # ---------------------------------------------------------------------- activations
 def activation_maps(act: torch.Tensor) -> torch.Tensor:
     """One image's activation as (channels, H, W) maps for display.

@@ -5,7 +5,8 @@ import streamlit as st
 import torch
 
 from convae import CheckpointError, add_noise, evaluate, image_metrics
-from convae.analysis import checkerboard_strength, compression, decode_constant
+from convae.analysis import (checkerboard_share, checkerboard_strength, compression,
+                             decode_constant)
 from convae.figures import heatmap_grid, normalise
 from ui import state, widgets
 from ui.errors import guarded
@@ -112,8 +113,9 @@ tab_const, tab_zoom = st.tabs(["1 · Decode a blank code", "2 · Zoom in on a re
 def constant_code():
     st.caption("Every value of the code is set to the same number, so the code carries no "
                "picture: whatever pattern comes out is printed by the decoder itself. Each "
-               "output is contrast-stretched to show it; the number under it is the strength "
-               "of the 4-pixel repeating pattern before stretching (0 = none).")
+               "output is contrast-stretched to show it. Under it: how much of the output's "
+               "variation repeats every 4 pixels (0% = no grid), and the grid's real size in "
+               "pixel values before stretching (one grey level is 1/255 = 3.9e-03).")
     value = st.slider("Value of every code entry", 0.0, 2.0, 1.0, 0.1, key="compare_const")
     shape = state.dataset_shape(dataset)
     shown, captions = [], []
@@ -124,7 +126,8 @@ def constant_code():
     for label, model in models:
         out = decode_constant(model, value)
         shown.append(normalise(out)[0])
-        captions.append(f"{label} — grid strength {checkerboard_strength(out):.3f}")
+        captions.append(f"{label} — grid: {checkerboard_share(out):.0%} of the variation, "
+                        f"size {checkerboard_strength(out):.1e}")
     cols = st.columns(len(shown))
     for col, img, cap in zip(cols, shown, captions):
         widgets.picture(img.unsqueeze(0), cap, scale=6, where=col)

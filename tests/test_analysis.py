@@ -172,6 +172,20 @@ def test_checkerboard_strength_is_zero_for_flat_and_large_for_a_grid():
         checkerboard_strength(torch.zeros(1, 1, 8, 8))
 
 
+def test_checkerboard_share_is_scale_free_and_ignores_rounding_noise():
+    from convae.analysis import checkerboard_share
+
+    grid = torch.zeros(1, 1, 28, 28)
+    grid[..., ::2, ::2] = 1.0
+    assert checkerboard_share(grid) == pytest.approx(1.0)
+    assert checkerboard_share(grid * 1e-4) == pytest.approx(1.0)  # tiny but pure grid
+    assert checkerboard_share(torch.full((1, 1, 28, 28), 0.3)) == 0
+    assert checkerboard_share(0.3 + 1e-9 * torch.randn(1, 1, 28, 28)) == 0  # rounding
+    g = torch.Generator().manual_seed(0)
+    smooth = torch.linspace(0, 1, 28).view(1, 1, 1, 28).expand(1, 1, 28, 28)
+    assert checkerboard_share(smooth + 0.0 * torch.rand(1, 1, 28, 28, generator=g)) < 0.1
+
+
 def test_constant_code_shows_the_transposed_decoder_grid_but_not_upsampling():
     """The Compare page's claim, checked: an untrained transposed-conv decoder prints a
     grid from a blank code; nearest upsampling + convolution prints none."""
@@ -180,6 +194,8 @@ def test_constant_code_shows_the_transposed_decoder_grid_but_not_upsampling():
     assert up.shape == tr.shape == (1, 1, 28, 28)
     assert checkerboard_strength(up) < 1e-6
     assert checkerboard_strength(tr) > 1e-3
+    from convae.analysis import checkerboard_share
+    assert checkerboard_share(up) == 0 and checkerboard_share(tr) > 0.9
 
 
 def test_activation_maps_reshapes_vectors_and_keeps_maps():
