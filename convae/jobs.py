@@ -34,6 +34,10 @@ MAX_CURVE_POINTS = 300  # per-step losses are averaged into at most this many po
 ORPHAN_AFTER_S = 180.0
 
 
+class JobLimitError(ConvaeError):
+    """As many trainings as allowed are already running."""
+
+
 @dataclass(frozen=True)
 class JobSnapshot:
     """What a job has done so far; safe to read from any thread."""
@@ -158,7 +162,14 @@ class TrainingJob:
         return x if noise.is_clean else noise.apply(x, seed=self.cfg.seed)
 
     # ------------------------------------------------------------------ control
-    def start(self) -> "TrainingJob":
+    def start(self, max_active: int | None = None) -> "TrainingJob":
+        """Start the worker; with ``max_active``, only if fewer jobs than that run in this
+        process (checked and counted in one step, so a room clicking Start at the same
+        moment cannot get past the limit together).
+
+        Raises:
+            JobLimitError: ``max_active`` jobs are already running.
+        """
         if self._thread is not None:
             raise RuntimeError("this job was already started; make a new TrainingJob")
         if self._samples_in is not None:
@@ -166,9 +177,14 @@ class TrainingJob:
             with self._lock:
                 self._record.samples_out = out
         self._last_beat = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
+        thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
         with TrainingJob._active_lock:
+            if max_active is not None and len(TrainingJob._active) >= max_active:
+                raise JobLimitError(
+                    f"{max_active} trainings are already running on this server; wait for "
+                    "one to finish (the other pages still work)")
             TrainingJob._active.add(self)
+        self._thread = thread
         self._thread.start()
         return self
 

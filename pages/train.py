@@ -9,7 +9,7 @@ import streamlit as st
 from convae import ARCHITECTURES, ConvaeError, ModelConfig, TrainConfig, build_model
 from convae.checkpoint import to_bytes
 from convae.config import LOSSES
-from convae.jobs import TrainingJob
+from convae.jobs import JobLimitError, TrainingJob
 from convae.noise import NOISE_KINDS
 from convae.store import safe_name, save_user_model
 from convae.zoo import checkpoint_dir
@@ -98,9 +98,13 @@ def start() -> None:
                       eval_images=test_set.images[:TEST_IMAGES],
                       meta={"dataset": dataset, "warm_start": current.label if warm else None},
                       threads=max(1, (os.cpu_count() or 2) - 1))
+    try:
+        new.start(max_active=MAX_JOBS)  # the check above can race with other sessions
+    except JobLimitError as e:
+        st.warning(f"{e}.", icon="⏳")
+        return
     st.session_state["job"] = new
     st.session_state["job_adopted"] = False
-    new.start()
     st.rerun()
 
 

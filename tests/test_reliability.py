@@ -29,7 +29,7 @@ from PIL import Image
 from convae import CheckpointError, ModelConfig, TrainConfig, build_model, load_checkpoint
 from convae.checkpoint import FORMAT, MAX_BYTES, remove_stale_temporaries
 from convae.images import ImageError, image_to_tensor
-from convae.jobs import TrainingJob
+from convae.jobs import JobLimitError, TrainingJob
 
 from hostile import (EPS, MNIST, ROOT, blank_png, good_images, hostile_checkpoints,
                      hostile_images, png, torch_bytes)
@@ -237,6 +237,38 @@ def test_many_start_stop_cycles_leave_no_threads_behind():
         assert job.join(timeout=60)
     assert wait_until(lambda: threading.active_count() <= baseline, timeout=30), \
         [t.name for t in threading.enumerate()]
+    assert TrainingJob.active_count() == 0
+
+
+def test_a_room_pressing_start_at_once_gets_no_more_than_the_limit():
+    """The Train page allows 2 trainings per server; 16 people pressing Start in the
+    same instant must not all slip past a check-then-start."""
+    barrier = threading.Barrier(16)
+    started, refused, jobs = [], [], []
+
+    def press():
+        job = long_job(orphan_after_s=None)
+        jobs.append(job)
+        barrier.wait(timeout=30)
+        try:
+            job.start(max_active=2)
+            started.append(job)
+        except JobLimitError:
+            refused.append(job)
+
+    threads = [threading.Thread(target=press) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert len(started) == 2 and len(refused) == 14
+        assert TrainingJob.active_count() == 2
+        assert all(j._thread is None for j in refused)  # never started, can be dropped
+    finally:
+        for j in started:
+            j.stop()
+            j.join(timeout=60)
     assert TrainingJob.active_count() == 0
 
 
