@@ -265,6 +265,9 @@ async def session_run(browser, url: str, s: Session, rounds: int, deadline: floa
                     for _ in range(2):
                         if time.monotonic() > deadline:
                             return
+                        # a page may change its sliders (a rerun, a finished training)
+                        if await main.get_by_role("slider").count() <= i:
+                            break
                         await move_slider(page, s, thumb, f"{name} slider {i}")
                 await check_exceptions(page, s, name)
             round_done[r] += 1
@@ -314,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=300, help="seconds, all in all")
     parser.add_argument("--checkpoints", help="CONVAE_CHECKPOINT_DIR for the server "
                                               "(default: the repository's checkpoints/)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run the browsers (and this script) at this niceness, the "
+                             "server at the normal one: as if the visitors' browsers ran "
+                             "on their own machines (timings become an upper bound)")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
@@ -348,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             if server.poll() is not None or time.monotonic() > up_by:
                 raise SystemExit(f"streamlit did not start; see {log_path}")
             time.sleep(0.5)
+        if args.nice:
+            os.nice(args.nice)  # after the server started: it keeps the normal priority
         deadline = time.monotonic() + args.deadline
         cpu0, t_drive = cpu_seconds(server.pid), time.monotonic()
         sessions = asyncio.run(drive(url, args.sessions, args.rounds, deadline, warm_mark))
