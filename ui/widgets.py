@@ -55,7 +55,10 @@ def pick_images(test: ImageSet, key: str, default_count: int = 8,
         files = c_n.file_uploader("PNG or JPEG pictures", type=["png", "jpg", "jpeg"],
                                   accept_multiple_files=True, key=f"{key}_upload")
         images, names = [], []
-        for f in files or []:
+        files = files or []
+        if len(files) > max_count:  # each one is decoded on every full rerun of the page
+            st.warning(f"Only the first {max_count} of the {len(files)} pictures are used.")
+        for f in files[:max_count]:
             try:
                 images.append(image_to_tensor(f.getvalue(), test.shape))
                 names.append(f.name)
