@@ -55,6 +55,25 @@ SESSION_MODEL = re.compile(r"^#\d+ ")  # labels of a session's own models ("#1 3
 
 NO_RERUN_S = 5  # a key press that asks for no rerun in this long changed nothing
 
+# --server-timing: the same `streamlit run app.py`, with each script run's wall time and
+# its thread's CPU time appended to a file (to tell work from waiting for the CPU/GIL)
+TIMED_SERVER = r"""
+import sys, time
+from streamlit.runtime.scriptrunner import script_runner
+log = open(sys.argv.pop(1), "a", buffering=1)
+run_script = script_runner.ScriptRunner._run_script
+def timed(self, rerun_data):
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        return run_script(self, rerun_data)
+    finally:
+        log.write(f"{time.perf_counter() - t0:.4f} {time.thread_time() - c0:.4f}\n")
+script_runner.ScriptRunner._run_script = timed
+from streamlit.web.cli import main
+sys.argv = ["streamlit", *sys.argv[1:]]
+main()
+"""
+
 
 @dataclass
 class Session:
@@ -91,6 +110,7 @@ class Session:
     model_options: list[str] = field(default_factory=list)
     trained: bool = False
     slider_ok: bool = True
+    wall: float = 0.0  # seconds from opening the page to the end of its checks
 
 
 def free_port() -> int:
@@ -224,7 +244,10 @@ async def start_training(page, s: Session) -> None:
         await page.wait_for_timeout(300)
         await settle(page)
         await main.get_by_role("button", name=re.compile("Start training")).click()
-        await page.wait_for_timeout(300)
+        # running (its Stop button) or already finished (the "Keep this model" part)
+        started = main.get_by_role("button", name=re.compile("Stop")).or_(
+            main.get_by_text("Keep this model"))
+        await started.first.wait_for(timeout=WAIT_MS)
         await settle(page)
     except Exception as e:
         s.errors.append(f"Train: could not start training: {type(e).__name__}: {e}"[:300])
@@ -232,6 +255,7 @@ async def start_training(page, s: Session) -> None:
 
 async def session_run(browser, url: str, s: Session, rounds: int, deadline: float,
                       round_done: list[int]) -> None:
+    opened = time.monotonic()
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
     page.on("pageerror", lambda e: s.errors.append(f"page error: {str(e)[:200]}"))
@@ -286,6 +310,7 @@ async def session_run(browser, url: str, s: Session, rounds: int, deadline: floa
     except Exception as e:
         s.errors.append(f"session {s.index}: {type(e).__name__}: {str(e)[:300]}")
     finally:
+        s.wall = time.monotonic() - opened
         await context.close()
 
 
@@ -318,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=300, help="seconds, all in all")
     parser.add_argument("--checkpoints", help="CONVAE_CHECKPOINT_DIR for the server "
                                               "(default: the repository's checkpoints/)")
+    parser.add_argument("--server-timing", action="store_true",
+                        help="also time every script run inside the server (wall and CPU)")
     parser.add_argument("--nice", type=int, default=0,
                         help="run the browsers (and this script) at this niceness, the "
                              "server at the normal one: as if the visitors' browsers ran "
@@ -336,9 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"convae-load-test-{port}.log"
     start = time.monotonic()
+    timing_path = log_path.with_suffix(".runs")
+    timing_path.unlink(missing_ok=True)
+    launcher = ([sys.executable, "-c", TIMED_SERVER, str(timing_path)] if args.server_timing
+                else [sys.executable, "-m", "streamlit"])
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [*launcher, "run", "app.py", "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     sampler = RssSampler(server.pid)
@@ -424,11 +455,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Of each move, from the browser's rerun request to the finished run: p50 "
               f"{statistics.median(server_part):.2f} s, p95 {percentile(server_part, 0.95):.2f}"
               " s (the rest is the browser: slider debounce, its own CPU).")
+    if args.server_timing and timing_path.exists():
+        runs = [tuple(map(float, line.split())) for line in timing_path.read_text().split("\n")
+                if line.strip()]
+        walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+        if runs:
+            print(f"Inside the server, {len(runs)} script runs: wall p50 "
+                  f"{statistics.median(walls):.2f} s, p95 {percentile(walls, 0.95):.2f} s; "
+                  f"CPU of the run's thread p50 {statistics.median(cpus):.3f} s, p95 "
+                  f"{percentile(cpus, 0.95):.3f} s.")
     if cpu0 is not None and cpu1 is not None:
         print(f"Server CPU: {cpu1 - cpu0:.0f} s in {t_drive:.0f} s of driving "
               f"({(cpu1 - cpu0) / t_drive:.0%} of one core); machine load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end.")
     print(f"Wall time {wall:.0f} s; server log: {log_path}")
+    print("Per session (moves, errors, wall s): " + ", ".join(
+        f"#{x.index}: {len(x.moves)}, {len(x.errors)}, {x.wall:.0f}" for x in sessions))
+    if not trainer.trained:
+        print(f"Session 0's model list: {trainer.model_options}")
     for e in errors[:30]:
         print(f"- {e}")
     return 1 if errors else 0
