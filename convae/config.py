@@ -66,6 +66,7 @@ class ModelConfig:
 
 
 LOSSES = ("mse", "bce")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -81,6 +82,7 @@ class TrainConfig:
     batch_size: int = 64  # 20 in the seeds; 64 uses the CPU far better (measured)
     lr: float = 2e-3  # 1e-3 in the seeds; 3e-3 killed code channels of the ReLU-coded models
     loss: str = "mse"  # the seeds' loss; "bce" also works as outputs are in [0, 1]
+    schedule: str = "constant"  # or "cosine": lr falls to 0 over the run (longer runs)
     noise: str = "none"  # "KIND:LEVEL" to train a denoiser (noisy input, clean target)
     seed: int = 0  # fixes shuffling and training noise
     limit: int | None = None  # use only the first N training images (quick runs)
@@ -96,6 +98,9 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown learning-rate schedule {self.schedule!r}; "
+                              f"choose one of {', '.join(SCHEDULES)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
 

@@ -105,8 +105,12 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
                 cfg: TrainConfig, generator: torch.Generator, epoch: int = 1,
                 on_step: Callable[[Progress], None] | None = None,
                 stop: threading.Event | None = None,
-                clock: dict | None = None) -> tuple[float, bool]:
+                clock: dict | None = None,
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                ) -> tuple[float, bool]:
     """One pass over ``data`` (float, on the model's device) in shuffled batches.
+
+    ``scheduler``, if given, is stepped after every optimizer step.
 
     Returns:
         (mean batch loss, whether a stop was requested).
@@ -132,6 +136,8 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         value = loss.item()
         total += value
         done += 1
@@ -175,6 +181,10 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     model.to(dev, memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = None
+    if cfg.schedule == "cosine":  # stepped once per batch, down to 0 at the last one
+        total_steps = math.ceil(len(data) / cfg.batch_size) * cfg.epochs
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     history = History()
     clock = {"start": time.perf_counter(), "images": 0,
@@ -184,7 +194,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             loss, stopped = train_epoch(model, data, optimizer, cfg, generator, epoch,
-                                        on_step, stop, clock)
+                                        on_step, stop, clock, scheduler)
             seconds = time.perf_counter() - t0
             if stopped:
                 history.stopped = True

@@ -130,6 +130,9 @@ BAD_INPUTS = {  # name: (arguments given the test's tmp folder, expected message
     "plain pickle checkpoint": (
         lambda t: ["eval", plain_pickle_file(t)],
         r"cannot load .*plain\.pkl: it is truncated, corrupted or not a torch file"),
+    "unknown schedule": (
+        lambda t: ["train", "--arch", "linear", "--schedule", "warmup", "--out", t / "x.pt"],
+        r"argument --schedule: invalid choice: 'warmup'"),
     "zero epochs": (
         lambda t: ["train", "--arch", "linear", "--epochs", "0", "--out", t / "x.pt"],
         r"argument --epochs: expected a number of at least 1, got 0"),

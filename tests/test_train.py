@@ -143,3 +143,24 @@ def test_limit_keeps_the_first_images(data):
 def test_training_needs_images(data):
     with pytest.raises(ValueError, match="at least one training image"):
         train(fresh(), data[:0], TrainConfig(), device=CPU)
+
+
+def test_cosine_schedule_shrinks_the_steps_towards_the_end(data):
+    """With ``schedule="cosine"`` the last epoch moves the weights far less."""
+    def last_epoch_change(schedule):
+        model, after_first = fresh(), []
+        train(model, data, TrainConfig(epochs=2, batch_size=32, limit=64, schedule=schedule),
+              device=CPU, on_epoch=lambda s: after_first.append(weights(model))
+              if s.epoch == 1 else None)
+        return sum((a - b).abs().sum().item()
+                   for a, b in zip(weights(model), after_first[0]))
+
+    constant, cosine = last_epoch_change("constant"), last_epoch_change("cosine")
+    assert 0 < cosine < 0.6 * constant
+
+
+def test_unknown_schedule_is_refused():
+    from convae import ConfigError
+
+    with pytest.raises(ConfigError, match="schedule"):
+        TrainConfig(schedule="linear-warmup")
