@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import LOSSES, SCHEDULES, ModelConfig, TrainConfig
+from .config import LOSSES, PRECISIONS, SCHEDULES, ModelConfig, TrainConfig
 from .data import dataset_names, load_dataset
 from .errors import ConvaeError
 from .metrics import evaluate, evaluate_model_on
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     t.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
                    help="learning rate: constant, or cosine (falls to 0 by the last step)")
+    t.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                   help="auto: bfloat16 autocast where the CPU computes it natively")
     t.add_argument("--noise", type=_noise, default=Noise(),
                    help="train a denoiser: noisy input KIND:LEVEL, clean target")
     t.add_argument("--seed", type=int, default=0)
@@ -102,7 +104,7 @@ def cmd_train(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after the training
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       loss=args.loss, schedule=args.schedule, noise=str(args.noise),
-                      seed=args.seed, limit=args.limit)
+                      seed=args.seed, limit=args.limit, precision=args.precision)
     train_set = load_dataset(args.dataset, train=True)
     test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)
     model = build_model(ModelConfig(args.arch, train_set.shape), seed=args.seed,

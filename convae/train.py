@@ -3,7 +3,9 @@
 Why it is fast on a CPU (measured in ``scripts/benchmark_trainer.py``): the whole
 dataset is converted to a float tensor once and each batch is one index into it (no
 DataLoader, no per-sample Python or PIL work); batches are larger than the seeds' 20;
-and convolutions run in channels-last memory layout.
+convolutions run in channels-last memory layout; Adam updates all parameters in one
+fused kernel; and on CPUs with native bfloat16 (AVX-512-BF16 or AMX) the forward pass
+runs under bfloat16 autocast. The weights themselves always stay float32.
 
 Training can be stopped from another thread through a ``threading.Event``; it stops
 between two optimizer steps, so the model is always a consistent, usable state.
@@ -75,6 +77,27 @@ class History:
                 "seconds": self.seconds}
 
 
+def _cpu_has_native_bf16() -> bool:
+    """AVX-512-BF16 or AMX: without them bfloat16 convolutions are emulated and slower."""
+    cpu = torch.cpu
+    return any(getattr(cpu, check, lambda: False)()
+               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype to autocast the forward pass to, or None for plain float32.
+
+    ``"auto"`` chooses bfloat16 only on CPUs that compute it natively: there it was 1.3x
+    faster per epoch at the same test PSNR; on a CPU without it, 5-10x slower (measured).
+    On CUDA and MPS ``"auto"`` stays float32 (not measured); ask for "bfloat16" there.
+    """
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision == "auto" and device.type == "cpu" and _cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
 def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return F.mse_loss if name == "mse" else F.binary_cross_entropy
 
@@ -119,6 +142,7 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
     noise = Noise.parse(cfg.noise)
     fn = _loss_fn(cfg.loss)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    dtype = autocast_dtype(cfg.precision, data.device)
     n = len(data)
     steps = math.ceil(n / cfg.batch_size)
     order = torch.randperm(n, generator=generator).to(data.device)
@@ -131,7 +155,8 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
         target = data[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
         x = noise.apply(target, generator=generator) if not noise.is_clean else target
         x = x.contiguous(memory_format=memory_format)
-        out = model(x)
+        with torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
+            out = model(x)
         loss = fn(out.float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -180,7 +205,9 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(dev, memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # fused: one kernel for all parameters instead of a few small ops per tensor
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
+                                 fused=dev.type in ("cpu", "cuda"))
     scheduler = None
     if cfg.schedule == "cosine":  # stepped once per batch, down to 0 at the last one
         total_steps = math.ceil(len(data) / cfg.batch_size) * cfg.epochs

@@ -1,3 +1,4 @@
+import importlib
 import math
 import threading
 
@@ -164,3 +165,47 @@ def test_unknown_schedule_is_refused():
 
     with pytest.raises(ConfigError, match="schedule"):
         TrainConfig(schedule="linear-warmup")
+
+
+def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(monkeypatch):
+    train_module = importlib.import_module("convae.train")  # `convae.train` is also a function
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(train_module, "_cpu_has_native_bf16", lambda: True)
+    assert train_module.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert train_module.autocast_dtype("auto", cuda) is None
+    assert train_module.autocast_dtype("float32", cpu) is None
+    monkeypatch.setattr(train_module, "_cpu_has_native_bf16", lambda: False)
+    assert train_module.autocast_dtype("auto", cpu) is None
+    assert train_module.autocast_dtype("bfloat16", cpu) is torch.bfloat16
+
+
+@pytest.mark.parametrize("precision, conv_dtype", [("float32", torch.float32),
+                                                   ("bfloat16", torch.bfloat16)])
+def test_precision_sets_the_convolutions_dtype_and_weights_stay_float32(data, precision,
+                                                                        conv_dtype):
+    model = fresh()
+    before = mean_loss(model, data)
+    seen = []
+    hook = model.encoder.conv1.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    train(model, data, TrainConfig(batch_size=64, lr=1e-2, precision=precision), device=CPU)
+    hook.remove()
+    assert set(seen[:4]) == {conv_dtype}  # the 4 training steps; evaluation follows
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert mean_loss(model, data) < 0.8 * before
+    with torch.no_grad():
+        assert model(data[:2].float() / 255).dtype == torch.float32
+
+
+def test_bfloat16_training_is_deterministic_too(data):
+    runs = []
+    for _ in range(2):
+        model = fresh()
+        train(model, data, TrainConfig(batch_size=32, limit=64, precision="bfloat16"),
+              device=CPU)
+        runs.append(weights(model))
+    assert same(runs[0], runs[1])
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of auto"):
+        TrainConfig(precision="fp8")
