@@ -222,10 +222,13 @@ def _first_line(e: BaseException) -> str:
 
 
 def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
-    """Refuse a zip (torch's file format) that would unpack to more than ``max_bytes``.
+    """Refuse a zip (torch's file format) that would unpack to more than ``max_bytes``,
+    or whose contents no longer match their checksums.
 
     ``torch.save`` stores its entries uncompressed, but ``torch.load`` also reads
     deflated ones: a 200 KB upload could otherwise unpack to gigabytes of weights.
+    Every entry carries a CRC-32 that ``torch.load`` does not verify: without this check
+    a flipped byte in the weights loads silently as a different model.
     """
     if not zipfile.is_zipfile(io.BytesIO(data)):
         return  # not a zip: torch.load decides (legacy format, or an error message)
@@ -241,6 +244,14 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
             f"cannot load {name}: it is a compressed archive (it would unpack to "
             f"{unpacked / 1e6:.0f} MB); convae and torch.save write checkpoints uncompressed"
         )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            damaged = z.testzip()  # reads every entry (at most max_bytes, stored)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        damaged = _first_line(e)
+    if damaged is not None:
+        raise CheckpointError(f"cannot load {name}: it is corrupted (the contents of "
+                              f"{damaged!r} do not match their checksum)")
 
 
 def remove_stale_temporaries(directory: str | Path, older_than_s: float = 3600,

@@ -10,6 +10,7 @@ import pickle
 import random
 import shutil
 import stat
+import struct
 import zipfile
 from pathlib import Path
 
@@ -53,6 +54,18 @@ def deflated(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def flip_a_weight_byte(data: bytes) -> bytes:
+    """``data`` with one byte changed inside the largest stored tensor, headers intact."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename),
+                   key=lambda i: i.file_size)
+    # a stored entry's bytes follow its 30-byte local header, name and extra field
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:
+                                                   info.header_offset + 30])
+    at = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
+    return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1:]
+
+
 def hostile_checkpoints(marker: Path) -> dict[str, bytes]:
     """Every kind of wrong file a visitor can upload as a checkpoint, by file name."""
     good = to_bytes(build_model(ModelConfig("conv-upsample"), seed=0), {"dataset": "mnist"})
@@ -77,6 +90,7 @@ def hostile_checkpoints(marker: Path) -> dict[str, bytes]:
         "empty.pt": b"",
         "text.pt": b"import os; os.system('echo hi')\n",
         "truncated.pt": good[: len(good) // 2],
+        "flipped-byte.pt": flip_a_weight_byte(good),
         "cifar-model.pt": to_bytes(build_model(ModelConfig("conv-upsample", (3, 32, 32)))),
         "other-arch-weights.pt": torch_bytes(mixed),
         "plain-state-dict.pt": torch_bytes(build_model(ModelConfig("linear")).state_dict()),

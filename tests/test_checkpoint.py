@@ -10,6 +10,8 @@ from convae import (ARCHITECTURES, CheckpointError, ModelConfig, build_model, lo
                     save_checkpoint)
 from convae.checkpoint import FORMAT, to_bytes
 
+from hostile import flip_a_weight_byte
+
 META = {
     "dataset": "mnist",
     "train_noise": "gaussian:0.5",
@@ -126,6 +128,14 @@ def test_random_bytes_are_called_corrupted_not_unsafe(tmp_path, seed):
     with pytest.raises(CheckpointError,
                        match=r"cannot load .*random\.pt: it is truncated, corrupted or not a"):
         load_checkpoint(path)
+
+
+def test_a_flipped_byte_in_the_weights_is_called_corrupted():
+    data = flip_a_weight_byte(to_bytes(perturbed(), META))
+    torch.load(io.BytesIO(data), weights_only=True)  # torch alone loads it without a word
+    with pytest.raises(CheckpointError, match=r"it is corrupted \(the contents of "
+                                              r"'.*/data/\d+' do not match their checksum\)"):
+        load_checkpoint(data)
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.9, 0.999])

@@ -56,6 +56,7 @@ def test_checkpoint_messages_say_what_is_wrong(tmp_path):
         "evil-pickle-protocol2.pt": "could run code when loaded, so it was refused",
         "evil-legacy-torch.pt": "could run code when loaded, so it was refused",
         "evil-pickle.pt": "truncated, corrupted or not a torch file",
+        "flipped-byte.pt": "it is corrupted .* do not match their checksum",
         "truncated.pt": "truncated, corrupted or not a torch file",
         "cifar-model.pt": r"input shape \(3, 32, 32\), but \(1, 28, 28\) is needed",
         "other-arch-weights.pt": "the weights do not fit a conv-upsample model",
