@@ -70,7 +70,10 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         _missing(f"{CHROMIUM} not found (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("Playwright is not installed (pip install -r requirements-dev.txt)")
     data = _data_root()
     if data is None:
         _missing("MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)")

@@ -45,7 +45,10 @@ def _free_port() -> int:
 def server(tmp_path):
     if not Path(CHROMIUM).exists():
         _missing(f"{CHROMIUM} not found (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("Playwright is not installed (pip install -r requirements-dev.txt)")
     from convae import ModelConfig, build_model
     from convae.checkpoint import save_checkpoint
     from convae.zoo import write_index

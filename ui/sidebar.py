@@ -11,6 +11,7 @@ from convae.analysis import compression
 from convae.jobs import TrainingJob
 
 from . import state
+from .errors import guarded
 from .state import DATASET_LABELS
 
 log = logging.getLogger("convae.app")
@@ -138,6 +139,7 @@ def render() -> state.ModelRef | None:
 
 
 @st.fragment(run_every=1.0)
+@guarded  # it runs on its own every second: an error must stay a message here too
 def _training_status() -> None:
     """Live progress on every page while this session trains; when the training ends,
     one full rerun hands the new model to the sidebar and ends this polling."""
