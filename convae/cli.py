@@ -78,7 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive_int, help="the first N test images only")
     e.add_argument("--seed", type=int, default=0, help="noise seed")
     e.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _images_bar(total: int, desc: str, quiet: bool):
+    """A progress bar on stderr counting images (stdout stays for results and JSON)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc=desc, disable=quiet, file=sys.stderr,
+                leave=False)
 
 
 def cmd_list(_args) -> int:
@@ -126,9 +135,12 @@ def cmd_train(args) -> int:
     history = train(model, train_set.images, cfg, test_images=test_set.images[:2000],
                     on_step=on_step, on_epoch=on_epoch)
     bar.close()
-    metrics = {"clean": evaluate(model, test_set.images).to_dict()}
-    if not args.noise.is_clean:
-        metrics[str(args.noise)] = evaluate(model, test_set.images, args.noise).to_dict()
+    noises = [Noise()] + ([args.noise] if not args.noise.is_clean else [])
+    with _images_bar(len(test_set) * len(noises), "measuring on the test set",
+                     args.quiet) as measured:
+        metrics = {"clean" if noise.is_clean else str(noise):
+                   evaluate(model, test_set.images, noise, on_batch=measured.update).to_dict()
+                   for noise in noises}
     meta = {"dataset": args.dataset, "train_noise": str(args.noise), "train": cfg.to_dict(),
             "metrics": metrics, "history": history.to_dict(), "test_images": len(test_set)}
     save_checkpoint(args.out, model, meta)
@@ -149,7 +161,10 @@ def cmd_eval(args) -> int:
             f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
             f"are {test_set.shape}; pick a dataset of that shape"
         )
-    result = evaluate_model_on(ckpt.model, dataset, args.noise, args.limit, args.seed)
+    n = min(len(test_set), args.limit or len(test_set))
+    with _images_bar(n, f"measuring on {dataset}", args.quiet) as bar:
+        result = evaluate_model_on(ckpt.model, dataset, args.noise, args.limit, args.seed,
+                                   on_batch=bar.update)
     out = {"file": str(args.path), "arch": ckpt.config.arch, "dataset": dataset,
            "train_noise": ckpt.meta.get("train_noise", "none"),
            "latent_size": ckpt.model.latent_size, "params": ckpt.model.num_params,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -122,7 +123,8 @@ class Evaluation:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
-             seed: int = 0, batch_size: int = 1000) -> Evaluation:
+             seed: int = 0, batch_size: int = 1000,
+             on_batch: Callable[[int], None] | None = None) -> Evaluation:
     """Mean MSE, PSNR and SSIM of ``model`` reconstructing ``images``.
 
     Args:
@@ -131,6 +133,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
         noise: corruption applied to the input (clean by default).
         seed: the noise seed, so the same call gives the same numbers.
         batch_size: images per forward pass (bounds memory).
+        on_batch: called with the number of images just measured, after every batch.
     """
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
@@ -145,6 +148,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
         if not noise.is_clean:
             for k, v in image_metrics(noisy, x).items():
                 sums[f"noisy_{k}"] += v.sum().item()
+        if on_batch is not None:
+            on_batch(len(x))
     n = len(images)
     mean = {k: v / n for k, v in sums.items()}
     noisy = {} if noise.is_clean else {
@@ -156,7 +161,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
 
 
 def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
-                      limit: int | None = None, seed: int = 0) -> Evaluation:
+                      limit: int | None = None, seed: int = 0,
+                      on_batch: Callable[[int], None] | None = None) -> Evaluation:
     """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images).
 
     This is what ``python -m convae eval`` and ``checkpoints/index.json`` report, so the
@@ -165,4 +171,4 @@ def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
     from .data import load_dataset
 
     test = load_dataset(dataset, train=False).subset(limit=limit)
-    return evaluate(model, test.images, noise, seed=seed)
+    return evaluate(model, test.images, noise, seed=seed, on_batch=on_batch)

@@ -220,3 +220,15 @@ def test_missing_data_ends_in_one_line_naming_the_folder(tmp_path, monkeypatch, 
                               "--out", tmp_path / "x.pt")
     assert_one_line_error(status, err, rf"mnist could not be loaded from {re.escape(str(empty))}"
                                        r".*Expected: .*train-images-idx3-ubyte\.gz")
+
+
+def test_eval_shows_its_progress_on_stderr_unless_quiet(trained, capsys, monkeypatch,
+                                                         data_root):
+    out, _ = trained
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    status, stdout, stderr = run_main(capsys, "eval", out, "--json", "--limit", "1500")
+    assert status == 0 and one_json_object(stdout)["n"] == 1500  # stdout: only the JSON
+    assert "measuring on mnist" in stderr and "1500/1500" in stderr
+    status, stdout, stderr = run_main(capsys, "eval", out, "--json", "--limit", "1500",
+                                      "--quiet")
+    assert status == 0 and one_json_object(stdout)["n"] == 1500 and stderr == ""
