@@ -197,6 +197,16 @@ def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, sho
                     "e => e.scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(500)
                 screenshot(page, shots / "compare-checkerboard.png")
+            if name == "train":  # a short run to its end: the loss curve and samples
+                main.get_by_role("button", name="Start training").click()
+                main.get_by_text("It is now the current model").wait_for(
+                    timeout=SETTLE_TIMEOUT_MS)
+                settle(page)
+                main.get_by_text("It is now the current model").evaluate(
+                    "e => e.scrollIntoView({block: 'start'})")
+                page.mouse.move(5, 5)  # no chart toolbar from a hovering pointer
+                page.wait_for_timeout(300)
+                screenshot(page, shots / "train.png")
             shown = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
             problems += [f"{name}: broken image {src}" for src, ok in shown if not ok]
