@@ -349,7 +349,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the browsers (and this script) at this niceness, the "
                              "server at the normal one: as if the visitors' browsers ran "
                              "on their own machines (timings become an upper bound)")
+    parser.add_argument("--server-cpus", type=int, default=0,
+                        help="pin the server to this many CPUs and the browsers (and this "
+                             "script) to the others: as if the visitors' browsers ran on "
+                             "their own machines and the server had that many cores")
     args = parser.parse_args(argv)
+    all_cpus = sorted(os.sched_getaffinity(0))
+    if args.server_cpus and not 0 < args.server_cpus < len(all_cpus):
+        raise SystemExit(f"--server-cpus must leave the browsers at least one of the "
+                         f"{len(all_cpus)} CPUs")
+    server_cpus = set(all_cpus[:args.server_cpus])
+    browser_cpus = set(all_cpus[args.server_cpus:])
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
     env = dict(os.environ)
@@ -371,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         server = subprocess.Popen(
             [*launcher, "run", "app.py", "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            # before Python starts: every thread of the server inherits the mask
+            preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None)
+    if server_cpus:
+        os.sched_setaffinity(0, browser_cpus)  # the browsers, launched later, inherit it
     sampler = RssSampler(server.pid)
     sampler.start()
     warm_mark: list[float] = []
@@ -468,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Server CPU: {cpu1 - cpu0:.0f} s in {t_drive:.0f} s of driving "
               f"({(cpu1 - cpu0) / t_drive:.0%} of one core); machine load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end.")
+    if server_cpus:
+        print(f"CPUs: server on {sorted(server_cpus)}, browsers on {sorted(browser_cpus)}.")
     print(f"Wall time {wall:.0f} s; server log: {log_path}")
     print("Per session (moves, errors, wall s): " + ", ".join(
         f"#{x.index}: {len(x.moves)}, {len(x.errors)}, {x.wall:.0f}" for x in sessions))
