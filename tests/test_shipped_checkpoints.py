@@ -36,10 +36,20 @@ def test_every_architecture_ships_for_mnist_and_fashion_mnist():
     assert not missing, f"no shipped checkpoint for {sorted(missing)}"
 
 
-def test_index_lists_exactly_the_files_present():
+def _shipped_files() -> set[str]:
+    """The .pt files the repository ships; models saved from the app sit beside them."""
+    try:
+        tracked = subprocess.run(["git", "ls-files", "--", "checkpoints/*.pt"], cwd=ROOT,
+                                 capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        return {p.name for p in CHECKPOINTS.glob("*.pt")}
+    return {Path(f).name for f in tracked}
+
+
+def test_index_lists_exactly_the_shipped_files():
     listed = {e["file"] for e in ENTRIES}
-    present = {p.name for p in CHECKPOINTS.glob("*.pt")}
-    assert listed == present
+    assert listed == _shipped_files()
+    assert all((CHECKPOINTS / f).is_file() for f in listed)
 
 
 def test_checkpoints_are_small():
