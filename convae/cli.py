@@ -130,7 +130,8 @@ def cmd_train(args) -> int:
 
     def on_epoch(s):
         bar.write(f"epoch {s.epoch}: train loss {s.train_loss:.5f}, test loss "
-                  f"{s.test_loss:.5f}, {s.seconds:.1f}s ({s.images_per_s:.0f} images/s)")
+                  f"{s.test_loss:.5f}, {s.seconds:.1f}s ({s.images_per_s:.0f} images/s)"
+                  + (f", about {s.eta_s:.0f}s left" if s.epoch < cfg.epochs else ""))
 
     history = train(model, train_set.images, cfg, test_images=test_set.images[:2000],
                     on_step=on_step, on_epoch=on_epoch)

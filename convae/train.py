@@ -64,6 +64,7 @@ class EpochStats:
     test_loss: float | None  # on the test images given to train(), same loss and noise
     seconds: float
     images_per_s: float
+    eta_s: float = 0.0  # estimated seconds until the last epoch ends (0 after the last)
 
 
 @dataclass
@@ -231,7 +232,9 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
             tl = None
             if test_images is not None and len(test_images):
                 tl = evaluate_loss(model, test_images, cfg.loss, noise, seed=cfg.seed)
-            stats = EpochStats(epoch, loss, tl, seconds, len(data) / seconds)
+            elapsed = time.perf_counter() - clock["start"]  # test losses included
+            stats = EpochStats(epoch, loss, tl, seconds, len(data) / seconds,
+                               eta_s=elapsed / epoch * (cfg.epochs - epoch))
             history.epochs.append(stats)
             if on_epoch is not None:
                 on_epoch(stats)

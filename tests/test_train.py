@@ -91,7 +91,21 @@ def test_callbacks_receive_sensible_progress(data):
     assert steps[-1].eta_s == 0
     assert [s.epoch for s in epochs] == [1, 2] and epochs == history.epochs
     assert all(s.test_loss is not None and s.images_per_s > 0 for s in epochs)
+    assert epochs[0].eta_s > 0 and epochs[1].eta_s == 0  # one epoch left, then none
     assert history.to_dict()["epochs"][1]["epoch"] == 2
+
+
+def test_resolve_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    from convae.train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device().type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device().type == "cpu"
+    assert resolve_device("cpu") == torch.device("cpu")  # an explicit choice wins
 
 
 def test_stop_from_inside_on_step_ends_training_after_that_step(data):
