@@ -315,3 +315,30 @@ def test_without_any_checkpoint_the_untrained_model_and_training_are_offered(
     at.switch_page("pages/compare.py").run()
     assert_clean(at)
     assert len(at.dataframe[0].value) == 2  # the two untrained decoders
+
+
+def test_a_colour_dataset_shows_its_red_green_blue_input_channels(checkpoints, tmp_path,
+                                                                  monkeypatch):
+    """CIFAR-10 (generated in its own file format): the sidebar switches to it, the
+    untrained model takes 3x32x32, Activations shows the input as R, G and B, and
+    Explore draws colour pictures."""
+    from cifar_files import fake_cifar
+
+    root = tmp_path / "data"
+    fake_cifar(root, monkeypatch)
+    (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    at = new_app("pages/activations.py")
+    at.selectbox(key="dataset").set_value("cifar10").run()
+    assert_clean(at)
+    assert "No pretrained conv-upsample model" in texts(at.sidebar)
+    assert "code: 256 values = 8% of the 3072-value input" in texts(at.sidebar)  # 4x8x8
+    at.selectbox(key="act_layer").set_value("input").run()
+    assert_clean(at)
+    grid = at.get("plotly_chart")[1].proto.spec
+    assert all(f'"{c}"' in grid for c in ("R", "G", "B")) and "channel 0" not in grid
+    assert "three input channels: red, green and blue" in texts(at)
+    at.switch_page("pages/explore.py").run()
+    assert_clean(at)
+    assert image_urls(at)

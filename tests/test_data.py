@@ -1,6 +1,4 @@
-import hashlib
 import io
-import pickle
 import re
 import shutil
 import stat
@@ -10,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torchvision.datasets import CIFAR10
 
 from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
 from convae.data import clear_cache, dataset_names
 
+from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar
+from cifar_files import fake_cifar as write_fake_cifar
+
 MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                 "ship", "truck"]
-CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
 @pytest.fixture(autouse=True)
@@ -176,48 +173,11 @@ def test_a_repaired_data_folder_loads_again(data_root, tmp_path, own_cache, offl
     assert len(load_dataset("mnist", train=False, root=root)) == 10000
 
 
-# --- CIFAR-10, generated in the official python format --------------------------------
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def make_cifar(root: Path, per_batch: int = 20) -> dict:
-    """A tiny CIFAR-10 in ``cifar-10-batches-py/``; returns each batch's (data, labels).
-
-    Rows hold 1024 red, then 1024 green, then 1024 blue values, row-major. The official
-    files are Python 2 pickles whose keys torchvision reads with ``encoding="latin1"``,
-    which gives ``str`` keys ("data", "labels"): the keys are written as ``str`` here.
-    """
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    batches = {}
-    for name in CIFAR_BATCHES:
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=per_batch).tolist()
-        with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data,
-                         "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, f)
-        batches[name] = (data, labels)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CIFAR_CLASSES, "num_cases_per_batch": per_batch,
-                     "num_vis": 3072}, f)
-    return batches
-
-
 @pytest.fixture
 def fake_cifar(tmp_path, monkeypatch, own_cache):
     """A generated CIFAR-10 whose checksums torchvision is told to expect."""
     root = tmp_path / "data"
-    batches = make_cifar(root)
-    folder = root / "cifar-10-batches-py"
-    monkeypatch.setattr(CIFAR10, "train_list", [[n, md5(folder / n)] for n in CIFAR_BATCHES[:5]])
-    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
-    monkeypatch.setattr(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
-                                          "md5": md5(folder / "batches.meta")})
-    return root, batches
+    return root, write_fake_cifar(root, monkeypatch)
 
 
 def test_cifar10_test_split_has_the_stored_pixels(fake_cifar):

@@ -1,0 +1,57 @@
+"""A tiny CIFAR-10 in the official python format, for tests (the real one cannot be
+downloaded here): the pickled batches torchvision reads, and its checksum lists pointed
+at them."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+from torchvision.datasets import CIFAR10
+
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck"]
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def make_cifar(root: Path, per_batch: int = 20) -> dict:
+    """A tiny CIFAR-10 in ``cifar-10-batches-py/``; returns each batch's (data, labels).
+
+    Rows hold 1024 red, then 1024 green, then 1024 blue values, row-major. The official
+    files are Python 2 pickles whose keys torchvision reads with ``encoding="latin1"``,
+    which gives ``str`` keys ("data", "labels"): the keys are written as ``str`` here.
+    """
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    batches = {}
+    for name in CIFAR_BATCHES:
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=per_batch).tolist()
+        with open(folder / name, "wb") as f:
+            pickle.dump({"batch_label": name, "labels": labels, "data": data,
+                         "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, f)
+        batches[name] = (data, labels)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": CIFAR_CLASSES, "num_cases_per_batch": per_batch,
+                     "num_vis": 3072}, f)
+    return batches
+
+
+
+
+def fake_cifar(root: Path, monkeypatch) -> dict:
+    """Write a tiny CIFAR-10 under ``root`` and make torchvision expect its checksums."""
+    batches = make_cifar(root)
+    folder = root / "cifar-10-batches-py"
+    monkeypatch.setattr(CIFAR10, "train_list", [[n, md5(folder / n)] for n in CIFAR_BATCHES[:5]])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
+    monkeypatch.setattr(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
+                                          "md5": md5(folder / "batches.meta")})
+    return batches
