@@ -350,3 +350,4 @@ def test_server_settings_bound_uploads_and_stay_quiet():
     assert server.get("runOnSave", False) is False
     # a full gc.collect(2) after every run was half the server's CPU with 8 users
     assert config["runner"]["postScriptGC"] is False
+    assert config["client"]["showErrorDetails"] in ("type", "none")  # never a traceback
