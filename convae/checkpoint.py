@@ -235,20 +235,16 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             infos = z.infolist()
+            unpacked = sum(i.file_size for i in infos)
+            if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or unpacked > max_bytes:
+                raise CheckpointError(
+                    f"cannot load {name}: it is a compressed archive (it would unpack to "
+                    f"{unpacked / 1e6:.0f} MB); convae and torch.save write checkpoints "
+                    "uncompressed")
+            damaged = z.testzip()  # reads every entry: stored, at most max_bytes in all
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise CheckpointError(f"cannot load {name}: it is truncated, corrupted or not a "
                               f"torch file ({_first_line(e)})") from None
-    unpacked = sum(i.file_size for i in infos)
-    if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or unpacked > max_bytes:
-        raise CheckpointError(
-            f"cannot load {name}: it is a compressed archive (it would unpack to "
-            f"{unpacked / 1e6:.0f} MB); convae and torch.save write checkpoints uncompressed"
-        )
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            damaged = z.testzip()  # reads every entry (at most max_bytes, stored)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        damaged = _first_line(e)
     if damaged is not None:
         raise CheckpointError(f"cannot load {name}: it is corrupted (the contents of "
                               f"{damaged!r} do not match their checksum)")
