@@ -75,6 +75,14 @@ def test_evaluate_means_do_not_depend_on_batching(model, images):
         assert whole.mse == pytest.approx(F.mse_loss(model(images), images).item(), rel=1e-5)
 
 
+def test_evaluate_reports_each_batch_and_the_same_means(model, images):
+    seen = []
+    result = evaluate(model, images, Noise.parse("gaussian:0.2"), batch_size=3,
+                      on_batch=seen.append)
+    assert sum(seen) == len(images) and all(0 < n <= 3 for n in seen)
+    assert result == evaluate(model, images, Noise.parse("gaussian:0.2"), batch_size=3)
+
+
 def test_evaluate_accepts_uint8_images(model, images):
     as_bytes = (images * 255).round().to(torch.uint8)
     assert evaluate(model, as_bytes) == evaluate(model, as_bytes.float() / 255)
