@@ -162,7 +162,7 @@ def cmd_eval(args) -> int:
             f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
             f"are {test_set.shape}; pick a dataset of that shape"
         )
-    n = min(len(test_set), args.limit or len(test_set))
+    n = len(test_set.subset(limit=args.limit))  # what evaluate_model_on will measure
     with _images_bar(n, f"measuring on {dataset}", args.quiet) as bar:
         result = evaluate_model_on(ckpt.model, dataset, args.noise, args.limit, args.seed,
                                    on_batch=bar.update)

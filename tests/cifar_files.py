@@ -46,7 +46,7 @@ def make_cifar(root: Path, per_batch: int = 20) -> dict:
 
 
 
-def fake_cifar(root: Path, monkeypatch) -> dict:
+def write_fake_cifar(root: Path, monkeypatch) -> dict:
     """Write a tiny CIFAR-10 under ``root`` and make torchvision expect its checksums."""
     batches = make_cifar(root)
     folder = root / "cifar-10-batches-py"

@@ -322,10 +322,10 @@ def test_a_colour_dataset_shows_its_red_green_blue_input_channels(checkpoints, t
     """CIFAR-10 (generated in its own file format): the sidebar switches to it, the
     untrained model takes 3x32x32, Activations shows the input as R, G and B, and
     Explore draws colour pictures."""
-    from cifar_files import fake_cifar
+    from cifar_files import write_fake_cifar
 
     root = tmp_path / "data"
-    fake_cifar(root, monkeypatch)
+    write_fake_cifar(root, monkeypatch)
     (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
     monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
     monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))

@@ -12,8 +12,7 @@ import torch
 from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
 from convae.data import clear_cache, dataset_names
 
-from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar
-from cifar_files import fake_cifar as write_fake_cifar
+from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar, write_fake_cifar
 
 MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
