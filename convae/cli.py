@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="measure a checkpoint's MSE, PSNR and SSIM on a test set")
-    e.add_argument("path", type=Path, help="checkpoint file")
+    e.add_argument("path", type=Path,
+                   help="checkpoint file, or a shipped one's name (e.g. mnist-conv-upsample)")
     e.add_argument("--dataset", help="default: the dataset the model was trained on")
     e.add_argument("--noise", type=_noise, default=Noise(), help="corrupt the input: KIND:LEVEL")
     e.add_argument("--limit", type=_positive_int, help="the first N test images only")
@@ -152,7 +153,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    ckpt = load_checkpoint(args.path)
+    from .zoo import resolve_path
+
+    ckpt = load_checkpoint(resolve_path(args.path))
     dataset = args.dataset or ckpt.dataset
     if not dataset:
         raise ConvaeError(f"{args.path} does not say its dataset; pass --dataset")

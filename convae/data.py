@@ -2,14 +2,18 @@
 
 Where the files come from: the folder in ``CONVAE_DATA_DIR`` (default ``./data``), laid
 out as torchvision expects (``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``,
-``cifar-10-batches-py/``). Missing files are downloaded where a network exists. A
-read-only folder works: its files are copied to a cache folder before torchvision
-extracts anything, and nothing in the data folder is ever changed or deleted.
+``cifar-10-batches-py/``). MNIST's four official files ship inside the package
+(``convae/bundled/``), so MNIST works offline with no setup; a data folder that has its
+own copy takes precedence. Other missing files are downloaded where a network exists. A
+read-only folder works: its files (and the bundled ones) are copied to a cache folder
+before torchvision extracts anything, and nothing in the data folder is ever changed or
+deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +30,10 @@ from .errors import DatasetError
 
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
 CACHE_DIR_ENV = "CONVAE_CACHE_DIR"
+# MNIST (LeCun, Cortes & Burges; CC BY-SA 3.0) ships with the package: the default dataset
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+
+log = logging.getLogger("convae.data")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class DatasetInfo:
     files: tuple[str, ...]  # what a user must provide, relative to the data root
     sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
     shape: tuple[int, int, int]
+    bundled: bool = False  # its files ship in BUNDLED_DIR
 
 
 _MNIST_FILES = (
@@ -47,7 +56,7 @@ _MNIST_FILES = (
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         "mnist", tv.MNIST, tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
-        ("MNIST",), (1, 28, 28),
+        ("MNIST",), (1, 28, 28), bundled=True,
     ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist", tv.FashionMNIST,
@@ -186,19 +195,45 @@ def _damaged(info: DatasetInfo, root: Path) -> list[str]:
         return []
 
 
+def _provided(info: DatasetInfo, root: Path) -> bool:
+    """Whether ``root`` holds any file of this dataset (an empty folder left behind by a
+    failed download does not count)."""
+    for source in (root / s for s in info.sources):
+        if source.is_file() or (source.is_dir() and any(p.is_file() for p in source.rglob("*"))):
+            return True
+    return False
+
+
 def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetError:
-    expected = ", ".join(str(root / f) for f in info.files)
-    why = " ".join(str(cause).split())  # one line: torchvision's messages span several
+    """A short message that says what to do; the underlying error goes to the log."""
+    log.info("%s could not be loaded from %s: %s", info.name, root, cause)
     damaged = _damaged(info, root)
-    if damaged:  # say so first: torchvision's own message is about the re-download
-        why = (f"{', '.join(damaged)} {'is' if len(damaged) == 1 else 'are'} there but "
-               f"damaged: not the official file (checksum mismatch); replace "
-               f"{'it' if len(damaged) == 1 else 'them'}. Details: {why}")
+    if damaged:
+        return DatasetError(
+            f"{info.name} in {root.resolve()} is damaged: {', '.join(damaged)} "
+            f"{'is' if len(damaged) == 1 else 'are'} not the official "
+            f"file{'' if len(damaged) == 1 else 's'} (checksum mismatch); replace "
+            f"{'it' if len(damaged) == 1 else 'them'} with the official download.")
+    if _provided(info, root):
+        return DatasetError(
+            f"{info.name} in {root.resolve()} could not be read ({type(cause).__name__}): "
+            f"replace its files with the official ones ({', '.join(info.files)}).")
     return DatasetError(
-        f"{info.name} could not be loaded from {root.resolve()} ({why}). Expected: {expected}. "
-        f"Put the official files there (or set {DATA_DIR_ENV} to a folder that has them); "
-        "with a network connection they are downloaded automatically."
-    )
+        f"{info.name} is not in {root.resolve()}: put its official files there "
+        f"({', '.join(info.files)}) or set {DATA_DIR_ENV} to a folder that has them; with "
+        "a network connection they are downloaded automatically.")
+
+
+def source_root(name: str, root: str | Path | None = None) -> Path:
+    """The folder a dataset is read from: ``root`` if given; otherwise the data folder,
+    or for a bundled dataset (MNIST) the package's own copy when the data folder has none.
+    """
+    if root is not None:
+        return Path(root)
+    info, folder = _info(name), data_dir()
+    if info.bundled and not _provided(info, folder):
+        return BUNDLED_DIR
+    return folder
 
 
 def _open_torchvision(info: DatasetInfo, root: Path, train: bool):
@@ -223,7 +258,7 @@ def torchvision_dataset(name: str, train: bool = False, root: str | Path | None 
     tutorial-style loop; convae itself uses :func:`load_dataset`.
     """
     info = _info(name)
-    ds = _open_torchvision(info, Path(root) if root is not None else data_dir(), train)
+    ds = _open_torchvision(info, source_root(name, root), train)
     ds.transform = transform
     return ds
 
@@ -238,13 +273,14 @@ def load_dataset(name: str, train: bool = False, root: str | Path | None = None)
     Args:
         name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
         train: the training split if true, else the test split.
-        root: data folder; defaults to ``$CONVAE_DATA_DIR`` or ``./data``.
+        root: data folder; defaults to ``$CONVAE_DATA_DIR`` or ``./data`` (for MNIST, the
+            bundled copy when that folder has none).
 
     Raises:
         DatasetError: unknown name, or the files are missing and cannot be downloaded.
     """
     info = _info(name)
-    root = Path(root) if root is not None else data_dir()
+    root = source_root(name, root)
     key = (name, train, str(root.resolve()))
     with _lock:
         if key not in _loaded:

@@ -25,9 +25,14 @@ INDEX = "index.json"
 
 
 def checkpoint_dir() -> Path:
-    """``$CONVAE_CHECKPOINT_DIR``, else the repository's ``checkpoints/`` folder."""
+    """``$CONVAE_CHECKPOINT_DIR``; else the checkout's ``checkpoints/`` folder; else, in an
+    installed package, the copy of it that travels inside the package."""
     env = os.environ.get(CHECKPOINT_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "checkpoints"
+    return checkout if (checkout / INDEX).is_file() else here / "shipped"
 
 
 def read_index(directory: str | Path | None = None) -> list[dict[str, Any]]:
@@ -57,3 +62,16 @@ def find_entry(dataset: str, arch: str, directory: str | Path | None = None
         if entry.get("dataset") == dataset and entry.get("arch") == arch:
             return entry
     return None
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` itself if it exists; else a shipped checkpoint of that name (``.pt`` may be
+    left out), so ``convae eval mnist-conv-upsample`` works wherever the package is."""
+    path = Path(path)
+    if path.exists() or path.parent != Path("."):
+        return path
+    for name in (path.name, f"{path.name}.pt"):
+        shipped = checkpoint_dir() / name
+        if shipped.is_file():
+            return shipped
+    return path

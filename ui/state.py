@@ -21,7 +21,7 @@ import torch
 
 from convae import (ARCHITECTURES, Autoencoder, Checkpoint, CheckpointError, DatasetError,
                     ImageSet, ModelConfig, build_model, load_checkpoint, load_dataset)
-from convae.data import DATASETS, data_dir
+from convae.data import DATASETS, source_root
 from convae.zoo import checkpoint_dir, read_index
 
 DATASET_LABELS = {"mnist": "MNIST (handwritten digits)",
@@ -70,7 +70,7 @@ def _load_dataset(name: str, train: bool, root: str) -> ImageSet:
 
 def get_dataset(name: str, train: bool = False) -> ImageSet:
     """The dataset split, loaded once per server; raises DatasetError if it is missing."""
-    root = str(data_dir())
+    root = str(source_root(name))
     key = (name, train, root)
     failed = _failures.get(key)
     if failed and time.monotonic() - failed[0] < FAILURE_TTL_S:
@@ -96,11 +96,11 @@ def require_dataset(name: str, train: bool = False) -> ImageSet:
 
 
 def missing_message(name: str, error: Exception) -> None:
+    """Short: what is missing and what to do (the error says which files, and where)."""
     label = DATASET_LABELS.get(name, name)
-    st.error(f"**{label} is not available on this server.**\n\n{error}", icon="📂")
-    st.info("Choose another dataset in the sidebar, or ask whoever runs the server to put "
-            f"the files in `{data_dir().resolve()}` (or to set `CONVAE_DATA_DIR` to a folder "
-            "that has them).", icon="💡")
+    st.error(f"**{label} is not on this server.** Choose another dataset in the sidebar "
+             f"(MNIST always works), or ask whoever runs the server: {error}",
+             icon=":material/folder_off:")
 
 
 # ---------------------------------------------------------------------------- models
