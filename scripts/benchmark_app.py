@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     model = at.session_state["model_id"]
     rows = []
 
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("app_pages/explore.py").run()
     at.slider(key="explore_count").set_value(args.images)
     at.run()
     levels = [round(0.05 * i, 2) for i in range(1, 20)]
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("Explore", f"noise level ({args.images} images)",
                  time_moves(at, lambda: at.slider(key="explore_level"), levels, args.moves)))
 
-    at.switch_page("pages/activations.py").run()
+    at.switch_page("app_pages/activations.py").run()
     at.selectbox(key="act_kind").set_value("gaussian")
     at.run()
     time_moves(at, lambda: at.slider(key="act_level"), levels[:3], 3)

@@ -106,7 +106,7 @@ def test_home_shows_the_model_and_the_slider_changes_the_picture(checkpoints):
     assert metrics(at)["Code size"] == "196 values"
     table = at.dataframe[0].value
     assert list(table["layer"])[:2] == ["encoder.conv1", "encoder.relu1"]
-    assert "⬅ the code" in list(table[""])
+    assert "← the code" in list(table[""])
     assert at.session_state["model_id"] == "file:mnist-conv-upsample.pt"  # pretrained first
     before = image_urls(at)
     at.slider(key="home_index").set_value(7).run()
@@ -125,7 +125,7 @@ def test_sidebar_architecture_change_updates_the_layer_table(checkpoints):
 
 
 def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
-    at = new_app("pages/explore.py")
+    at = new_app("app_pages/explore.py")
     assert len(at.get("plotly_chart")) == 1  # the noise sweep
     first = metrics(at)
     assert set(first) >= {"Noisy input: PSNR", "Model output: PSNR", "Model output: SSIM"}
@@ -154,7 +154,7 @@ def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
 
     buf = io.BytesIO()
     Image.new("RGBA", (200, 120), (255, 255, 255, 0)).save(buf, format="PNG")
-    at = new_app("pages/explore.py")
+    at = new_app("app_pages/explore.py")
     at.selectbox(key="explore_source").set_value("Upload your own").run()
     assert_clean(at)
     assert "Upload one or more pictures" in texts(at)
@@ -169,7 +169,7 @@ def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
 
 
 def test_activations_layer_choice_and_noise_change_the_maps(checkpoints):
-    at = new_app("pages/activations.py")
+    at = new_app("app_pages/activations.py")
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # the journey strip and the one-layer grid
     assert at.selectbox(key="act_layer").value == "encoder.pool2"  # the code first
@@ -189,7 +189,7 @@ def test_activations_layer_choice_and_noise_change_the_maps(checkpoints):
 
 
 def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
-    at = new_app("pages/compare.py")
+    at = new_app("app_pages/compare.py")
     table = at.dataframe[0].value
     assert len(table) == 2 and table["model"].str.startswith("conv-transpose").any()
     here = list(table["PSNR here (dB)"])
@@ -207,7 +207,7 @@ def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
 
 
 def test_latent_map_and_morph_slider(checkpoints):
-    at = new_app("pages/latent.py")
+    at = new_app("app_pages/latent.py")
     chart = at.get("plotly_chart")[0].proto.spec
     assert "PC 1" in chart and "test image #" in chart
     captions = [c for img in at.get("image") for c in img.captions]
@@ -221,7 +221,7 @@ def test_latent_map_and_morph_slider(checkpoints):
 
 
 def test_train_can_be_stopped_and_the_partial_model_is_kept(checkpoints):
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     at.select_slider(key="train_limit").set_value(60000)
     at.slider(key="train_epochs").set_value(20)
     at.button(key="train_start").click().run()
@@ -237,7 +237,7 @@ def test_train_can_be_stopped_and_the_partial_model_is_kept(checkpoints):
 
 
 def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     assert "No training yet" in texts(at)
     at.select_slider(key="train_limit").set_value(300)
     at.slider(key="train_epochs").set_value(1)
@@ -264,7 +264,7 @@ def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     assert any("already exists" in e.value for e in at.error)
     assert at.get("download_button")
 
-    at.switch_page("pages/explore.py").run()  # every page now uses the trained model
+    at.switch_page("app_pages/explore.py").run()  # every page now uses the trained model
     assert_clean(at)
     assert any("#1" in c.value for c in at.caption)
     saved.unlink()
@@ -279,13 +279,16 @@ def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch):
     at = new_app()
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert not at.exception
-    assert any("CIFAR-10" in e.value and "not available" in e.value for e in at.error)
+    shown = [e.value for e in at.error if "CIFAR-10" in e.value]
+    assert shown and "is not on this server" in shown[0] and "CONVAE_DATA_DIR" in shown[0]
+    # short, says what to do, and never the raw exception behind it
+    assert len(shown[0]) < 600 and "network disabled" not in shown[0]
     assert list(at.dataframe[0].value["output shape"])[0] == "16 x 32 x 32"  # still explained
-    for page in ("pages/explore.py", "pages/activations.py", "pages/compare.py",
-                 "pages/latent.py"):
+    for page in ("app_pages/explore.py", "app_pages/activations.py", "app_pages/compare.py",
+                 "app_pages/latent.py"):
         at.switch_page(page).run()
         assert not at.exception, page
-        assert any("not available" in e.value for e in at.error), page
+        assert any("is not on this server" in e.value for e in at.error), page
 
 
 def test_bad_checkpoint_upload_changes_nothing_and_a_good_one_is_used(checkpoints):
@@ -312,7 +315,7 @@ def test_without_any_checkpoint_the_untrained_model_and_training_are_offered(
     assert at.session_state["model_id"] == "untrained:conv-upsample"
     assert "No pretrained conv-upsample model" in texts(at.sidebar)
     assert "untrained" in texts(at)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert_clean(at)
     assert len(at.dataframe[0].value) == 2  # the two untrained decoders
 
@@ -329,7 +332,7 @@ def test_a_colour_dataset_shows_its_red_green_blue_input_channels(checkpoints, t
     (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
     monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
     monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
-    at = new_app("pages/activations.py")
+    at = new_app("app_pages/activations.py")
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert_clean(at)
     assert "No pretrained conv-upsample model" in texts(at.sidebar)
@@ -339,6 +342,6 @@ def test_a_colour_dataset_shows_its_red_green_blue_input_channels(checkpoints, t
     grid = at.get("plotly_chart")[1].proto.spec
     assert all(f'"{c}"' in grid for c in ("R", "G", "B")) and "channel 0" not in grid
     assert "three input channels: red, green and blue" in texts(at)
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("app_pages/explore.py").run()
     assert_clean(at)
     assert image_urls(at)

@@ -33,11 +33,11 @@ SETTLE_TIMEOUT_MS = 120_000
 # (URL path as routed in app.py, screenshot name, accessible name of a slider, key)
 PAGES = [
     ("", "home", "Test image", "ArrowRight"),
-    ("denoise", "explore", "Noise level", "ArrowRight"),
-    ("inside", "activations", re.compile(r"^Channels"), "ArrowLeft"),
-    ("side-by-side", "compare", "Noise level", "ArrowRight"),
-    ("codes", "latent", re.compile(r"^Position between A"), "ArrowRight"),
-    ("training", "train", re.compile(r"^Epochs"), "ArrowRight"),
+    ("explore", "explore", "Noise level", "ArrowRight"),
+    ("activations", "activations", re.compile(r"^Channels"), "ArrowLeft"),
+    ("compare", "compare", "Noise level", "ArrowRight"),
+    ("latent", "latent", re.compile(r"^Position between A"), "ArrowRight"),
+    ("train", "train", re.compile(r"^Epochs"), "ArrowRight"),
 ]
 # Streamlit's client probes a deep link's folder for its endpoints before the root;
 # those two 404s are its own and harmless.

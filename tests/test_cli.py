@@ -216,10 +216,10 @@ def test_missing_data_ends_in_one_line_naming_the_folder(tmp_path, monkeypatch, 
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("CONVAE_DATA_DIR", str(empty))
-    status, _, err = run_main(capsys, "train", "--arch", "linear", "--quiet",
-                              "--out", tmp_path / "x.pt")
-    assert_one_line_error(status, err, rf"mnist could not be loaded from {re.escape(str(empty))}"
-                                       r".*Expected: .*train-images-idx3-ubyte\.gz")
+    status, _, err = run_main(capsys, "train", "--arch", "linear", "--quiet", "--dataset",
+                              "fashion-mnist", "--out", tmp_path / "x.pt")
+    assert_one_line_error(status, err, rf"fashion-mnist is not in {re.escape(str(empty))}"
+                                       r".*FashionMNIST/raw/train-images-idx3-ubyte\.gz")
 
 
 def test_eval_shows_its_progress_on_stderr_unless_quiet(trained, capsys, monkeypatch,

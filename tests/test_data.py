@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
-from convae.data import clear_cache, dataset_names
+from convae.data import source_root, clear_cache, dataset_names
 
 from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar, write_fake_cifar
 
@@ -140,11 +140,11 @@ def test_a_read_only_data_folder_works_and_stays_unchanged(data_root, tmp_path, 
 
 def test_a_missing_data_folder_names_the_folder_and_the_files(tmp_path, offline):
     root = tmp_path / "no-data-here"
-    with pytest.raises(DatasetError, match=re.escape(f"could not be loaded from {root}")) as info:
+    with pytest.raises(DatasetError, match=re.escape(f"mnist is not in {root}")) as info:
         load_dataset("mnist", root=root)
     message = str(info.value)
     for f in MNIST_FILES:
-        assert str(root / "MNIST" / "raw" / f) in message
+        assert f"MNIST/raw/{f}" in message
     assert "CONVAE_DATA_DIR" in message
     assert "\n" not in message  # one line: the CLI prints it as is
 
@@ -154,7 +154,7 @@ def test_a_corrupted_archive_is_a_dataset_error(data_root, tmp_path, own_cache, 
     bad = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     bad.write_bytes(b"this is not gzip data" * 100)
     before = snapshot(root)
-    with pytest.raises(DatasetError, match=re.escape(f"mnist could not be loaded from {root}")):
+    with pytest.raises(DatasetError, match=re.escape(f"mnist in {root} is damaged")):
         load_dataset("mnist", train=False, root=root)
     assert snapshot(root) == before
 
@@ -236,7 +236,7 @@ def test_a_download_never_lands_in_a_data_folder_that_holds_files(tmp_path, monk
     before = snapshot(root)
     server = FakeServer()
     monkeypatch.setattr(urllib.request, "urlopen", server.urlopen)
-    with pytest.raises(DatasetError, match="cifar10 could not be loaded"):
+    with pytest.raises(DatasetError, match=re.escape(f"cifar10 in {root} is damaged")):
         load_dataset("cifar10", train=False, root=root)
     assert server.urls  # a download was attempted...
     assert snapshot(root) == before  # ...but not into the user's folder
@@ -246,6 +246,28 @@ def test_a_download_never_lands_in_a_data_folder_that_holds_files(tmp_path, monk
 def test_unreadable_cifar_files_are_a_dataset_error(fake_cifar, offline):
     root, _ = fake_cifar
     (root / "cifar-10-batches-py" / "batches.meta").write_bytes(b"garbage")
-    with pytest.raises(DatasetError, match="cifar10 could not be loaded"):
+    with pytest.raises(DatasetError, match=re.escape(f"cifar10 in {root} could not be read")):
         load_dataset("cifar10", train=False, root=root)
 
+
+
+def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(tmp_path, monkeypatch,
+                                                                        own_cache, offline):
+    """The embedded default: MNIST ships with the package; an empty data folder (or none)
+    falls back to it, and nothing is written next to the bundled files."""
+    from convae.data import BUNDLED_DIR
+
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "empty"))
+    before = snapshot(BUNDLED_DIR)
+    clear_cache()
+    test, train_split = load_dataset("mnist"), load_dataset("mnist", train=True)
+    assert (len(test), len(train_split)) == (10000, 60000)
+    assert snapshot(BUNDLED_DIR) == before
+    assert not (tmp_path / "empty").exists()
+    # a data folder with its own MNIST takes precedence over the bundled copy
+    assert source_root("mnist") == BUNDLED_DIR
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path))
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").write_bytes(b"x")
+    assert source_root("mnist") == tmp_path
+    assert source_root("fashion-mnist") == tmp_path  # only MNIST is bundled

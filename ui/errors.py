@@ -20,11 +20,12 @@ log = logging.getLogger("convae.app")
 
 def show(error: Exception) -> None:
     if isinstance(error, ConvaeError):
-        st.error(str(error), icon="⚠️")
+        st.error(str(error), icon=":material/warning:")
     else:
         log.exception("unexpected error in the app", exc_info=error)
         st.error(f"Something went wrong ({type(error).__name__}: {error}). The details are in "
-                 "the server log; try another setting or reload the page.", icon="🐞")
+                 "the server log; try another setting or reload the page.",
+                 icon=":material/bug_report:")
 
 
 def debug() -> bool:

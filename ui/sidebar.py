@@ -10,7 +10,7 @@ from convae import ARCHITECTURES, ConvaeError, load_checkpoint
 from convae.analysis import compression
 from convae.jobs import TrainingJob
 
-from . import state
+from . import layout, links, state
 from .errors import guarded
 from .state import DATASET_LABELS
 
@@ -46,7 +46,8 @@ def adopt_finished_job() -> None:
              f"{job.n_train:,} images" + ("" if noise == "none" else f", {noise} noise")
              + (" (stopped early)" if snap.state == "stopped" else ""))
     state.add_session_model(job.model, meta, label, meta.get("dataset", ""))
-    st.toast("Training finished: your model is now the current model.", icon="✅")
+    st.toast("Training finished: your model is now the current model.",
+             icon=":material/check_circle:")
 
 
 def _on_upload() -> None:
@@ -102,6 +103,29 @@ def _model_card(ref: state.ModelRef) -> None:
     st.caption("  \n".join(lines))
 
 
+def apply_link() -> list[str]:
+    """A session opened from a link starts on the link's dataset, model and mode;
+    returns the names of the parameters that could not be used."""
+    files = {e.file.removesuffix(".pt"): (e.dataset, e.arch) for e in state.file_entries()}
+    values, unused = links.read_sidebar(DATASET_LABELS, ARCHITECTURES, files)
+    st.session_state.update(values)
+    return unused
+
+
+def _share() -> None:
+    """The link to this view, and a QR code of it big enough to scan from a projection."""
+    with st.popover("Share this view", icon=":material/qr_code_2:", width="stretch"):
+        url = links.share_url()
+        st.caption("Anyone who opens this link sees this page with the same settings, "
+                   "images and numbers.")
+        st.code(url, language=None, wrap_lines=True)
+        st.image(links.qr_png(url), width=300)
+        if links.model_param(st.session_state["model_id"] or "") is None:
+            st.warning("Your own model (trained or uploaded in this session) cannot travel "
+                       "in a link: the link opens the pretrained model for the same "
+                       "dataset and architecture.", icon=":material/info:")
+
+
 def render() -> state.ModelRef | None:
     """Draw the sidebar; returns the current model (None if the dataset is unknown)."""
     adopt_finished_job()
@@ -121,10 +145,19 @@ def render() -> state.ModelRef | None:
                      help="Pretrained checkpoints, your own models from this session, or "
                           "random weights.")
         ref = state.current_model()
+        links.write_sidebar(st.session_state["dataset"], st.session_state["arch"],
+                            st.session_state["model_id"], layout.presenting())
         if not any(k.startswith("file:") for k in choices):
             st.info(f"No pretrained {st.session_state['arch']} model for this dataset yet: "
-                    "train one on the **Train** page, or look at the untrained one.", icon="ℹ️")
+                    "train one on the **Train** page, or look at the untrained one.",
+                    icon=":material/info:")
         _model_card(ref)
+        c_share, c_present = st.columns([1.3, 1], vertical_alignment="center")
+        with c_share:
+            _share()
+        c_present.toggle("Presenter", key="present",
+                         help="For the projector: larger type and pictures, explanations "
+                              "folded away. A shared link keeps this mode.")
         with st.expander("Upload a checkpoint (.pt)"):
             st.file_uploader("A convae checkpoint", type=["pt", "pth"], key="ckpt_upload",
                              on_change=_on_upload, label_visibility="collapsed",

@@ -45,6 +45,7 @@ def init_state() -> None:
         "job_adopted": False,  # its model was added to session_models
         "pending_select": None,  # (dataset, arch, model_id) to apply before the sidebar
         "upload_message": None,  # (level, text) about the last checkpoint upload
+        "present": False,  # presenter mode (the sidebar's toggle; ?present=1 in a link)
     }
     for key, value in defaults.items():
         if key not in st.session_state:

@@ -12,6 +12,9 @@ from convae.figures import fit_scale, image_grid
 from convae.images import ImageError, image_to_tensor
 from convae.noise import NOISE_KINDS
 
+from . import layout
+from .links import URL
+
 NOISE_LABELS = {"gaussian": "Gaussian (grain)", "salt-pepper": "Salt & pepper (specks)",
                 "mask": "Masking (dropped pixels)", "none": "None (clean input)"}
 SOURCES = ["Random test images", "One class", "By index", "Upload your own"]
@@ -24,32 +27,34 @@ class Picked:
 
 
 def _new_draw(key: str) -> None:
-    st.session_state[key] = int(st.session_state.get(key, 0)) + 1
+    st.session_state[key] = (int(st.session_state.get(key, 0)) + 1) % 10_001  # the box's range
 
 
 def pick_images(test: ImageSet, key: str, default_count: int = 8,
                 max_count: int = 16) -> Picked | None:
     """Image source controls; returns the chosen images or None (after saying why)."""
     c_src, c_n, c_opt, c_btn = st.columns([2.2, 1.6, 1.6, 1], vertical_alignment="bottom")
-    source = c_src.selectbox("Images", SOURCES, key=f"{key}_source",
+    source = c_src.selectbox("Images", SOURCES, key=f"{key}_source", bind=URL,
                              help="Which test images to work on (never seen in training).")
     if source != SOURCES[3]:
-        count = c_n.slider("How many", 1, max_count, default_count, key=f"{key}_count")
+        count = c_n.slider("How many", 1, max_count, default_count, key=f"{key}_count",
+                           bind=URL)
     n = len(test)
     if source == SOURCES[0]:
-        draw = c_opt.number_input("Draw", 0, 10_000, 0, key=f"{key}_draw",
+        draw = c_opt.number_input("Draw", 0, 10_000, 0, key=f"{key}_draw", bind=URL,
                                   help="Each draw is a different random set of test images.")
-        c_btn.button("🎲 New", key=f"{key}_new", on_click=_new_draw, args=(f"{key}_draw",),
-                     width="stretch")
+        c_btn.button("New", icon=":material/casino:", key=f"{key}_new", on_click=_new_draw,
+                     args=(f"{key}_draw",), width="stretch")
         g = torch.Generator().manual_seed(int(draw))
         idx = torch.randperm(n, generator=g)[:count]
     elif source == SOURCES[1]:
         cls = c_opt.selectbox("Class", range(len(test.classes)), key=f"{key}_class",
-                              format_func=lambda c: test.classes[c])
+                              format_func=lambda c: test.classes[c], bind=URL)
         pool = (test.labels == cls).nonzero().flatten()
         idx = pool[:count]
     elif source == SOURCES[2]:
-        start = c_opt.number_input(f"First index (0-{n - 1})", 0, n - 1, 0, key=f"{key}_index")
+        start = c_opt.number_input(f"First index (0-{n - 1})", 0, n - 1, 0, key=f"{key}_index",
+                                   bind=URL)
         idx = torch.arange(int(start), min(n, int(start) + count))
     else:
         files = c_n.file_uploader("PNG or JPEG pictures", type=["png", "jpg", "jpeg"],
@@ -68,7 +73,7 @@ def pick_images(test: ImageSet, key: str, default_count: int = 8,
             st.info("Upload one or more pictures. They are converted to "
                     f"{test.shape[1]}x{test.shape[2]} {'grey' if test.shape[0] == 1 else 'colour'}"
                     " like the dataset (tip: a light drawing on a dark background looks "
-                    "like MNIST).", icon="⬆️")
+                    "like MNIST).", icon=":material/upload:")
             return None
         return Picked(torch.stack(images[:max_count]), names[:max_count])
     return Picked(test.floats(idx), [f"#{int(i)} ({test.classes[int(test.labels[i])]})"
@@ -81,16 +86,16 @@ def noise_controls(key: str, default_kind: str = "gaussian", default_level: floa
     cols = st.columns([1.4, 2.4, 0.9] if seed else [1.4, 3.3])
     kinds = [*NOISE_KINDS, "none"]
     kind = cols[0].selectbox("Noise", kinds, index=kinds.index(default_kind),
-                             key=f"{key}_kind", format_func=NOISE_LABELS.get,
+                             key=f"{key}_kind", format_func=NOISE_LABELS.get, bind=URL,
                              help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_KINDS.items()))
     level = cols[1].slider("Noise level", 0.0, 1.0, default_level, 0.05, key=f"{key}_level",
-                           disabled=kind == "none",
+                           disabled=kind == "none", bind=URL,
                            help="Gaussian: standard deviation (pixel values are 0 to 1). "
                                 "Salt & pepper and masking: fraction of pixels hit.")
     noise_seed = 0
     if seed:
         noise_seed = int(cols[2].number_input("Noise seed", 0, 9999, 0, key=f"{key}_seed",
-                                              help="Same seed, same noise pattern."))
+                                              bind=URL, help="Same seed, same noise pattern."))
     return Noise(kind, level if kind != "none" else 0.0), noise_seed
 
 
@@ -110,6 +115,8 @@ def image_row(label: str, images: torch.Tensor, caption: str = "", scale: int | 
               label_width: float = 1.0) -> None:
     """A bold label (and caption) on the left, the images in one row on the right."""
     scale = scale or fit_scale(len(images), images.shape[-1])
+    if layout.presenting():  # larger type needs a wider label column
+        label_width *= 1.6
     left, right = st.columns([label_width, 6], vertical_alignment="center")
     left.markdown(f"**{label}**")
     if caption:

@@ -5,15 +5,16 @@ import streamlit as st
 from convae import add_noise, capture_activations
 from convae.analysis import activation_maps
 from convae.figures import heatmap_grid, layer_strip
-from ui import state, widgets
+from ui import layout, nav, state, widgets
 from ui.errors import guarded
+from ui.links import URL
 
 ELEMENTWISE = ("ReLU", "BatchNorm2d", "Sigmoid")  # shown together with the layer before
 RESHAPE = ("Flatten", "Unflatten")  # same numbers, other shape: nothing new to see
 MAX_PANELS = 32
 
-st.title("🔬 Activations: inside the network")
-st.caption("Each layer turns its input into several **feature maps** (channels). Bright means "
+st.title(nav.title(__file__, "Activations: inside the network"))
+layout.explain("Each layer turns its input into several **feature maps** (channels). Bright means "
            "a large value: the filter found its pattern there. Follow one image from the input, "
            "through the narrow code, back to the reconstruction.")
 
@@ -22,7 +23,7 @@ dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
 if not ref.trained:
     st.warning("The current model is **untrained**: its feature maps are random filters. "
-               "Compare them with a trained model's!", icon="🎲")
+               "Compare them with a trained model's!", icon=":material/casino:")
 
 
 def overview_layers(names_kinds):
@@ -47,7 +48,7 @@ def activation_view():
     c_img, c_noise = st.columns([1, 3])
     with c_img:
         index = int(st.number_input(f"Test image (0-{len(test) - 1})", 0, len(test) - 1, 0,
-                                    key="act_index"))
+                                    key="act_index", bind=URL))
     with c_noise:
         noise, seed = widgets.noise_controls("act", default_kind="none", default_level=0.3)
     x = add_noise(test.floats(slice(index, index + 1)), noise.kind, noise.level, seed=seed)
@@ -80,21 +81,22 @@ def activation_view():
     c_layer, c_range, c_scale = st.columns([2, 2.4, 0.9], vertical_alignment="bottom")
     if st.session_state.get("act_layer") not in options:
         st.session_state["act_layer"] = code_layer
-    layer = c_layer.selectbox("Layer", options, key="act_layer", format_func=labels.get)
+    layer = c_layer.selectbox("Layer", options, key="act_layer", format_func=labels.get,
+                              bind=URL)
     maps = activation_maps(acts[layer][0])
     n = len(maps)
     if n > 1:
         hi = min(n, MAX_PANELS) - 1
         lo_ch, hi_ch = c_range.slider(
             f"Channels (this layer has {n}; up to {MAX_PANELS} at a time)", 0, n - 1,
-            (0, min(hi, 15)), key=f"act_channels_{n}")
+            (0, min(hi, 15)), key=f"act_channels_{n}", bind=URL)
         if hi_ch - lo_ch + 1 > MAX_PANELS:
             hi_ch = lo_ch + MAX_PANELS - 1
             c_range.caption(f"Showing channels {lo_ch}-{hi_ch} (the first {MAX_PANELS}).")
     else:
         lo_ch, hi_ch = 0, 0
         c_range.caption("This layer has a single channel.")
-    shared = c_scale.toggle("Shared scale", value=True, key="act_shared",
+    shared = c_scale.toggle("Shared scale", value=True, key="act_shared", bind=URL,
                             help="On: brightness means the same value in every panel. Off: "
                                  "each panel uses its own range, so faint patterns show.")
     rgb = layer in ("input", "output") and maps.shape[0] == 3

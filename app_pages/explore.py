@@ -6,14 +6,15 @@ import streamlit as st
 from convae import add_noise, image_metrics
 from convae.analysis import CLASSICAL_FILTERS, noise_sweep
 from convae.figures import sweep_figure
-from ui import state, widgets
+from ui import layout, nav, state, widgets
 from ui.errors import guarded
+from ui.links import URL
 
 SWEEP_IMAGES = 256
 SWEEP_LEVELS = [0.05, *(round(0.1 * i, 2) for i in range(1, 11))]  # 0 would be a perfect copy
 
-st.title("🔍 Denoise & explore")
-st.caption("Take test images the model never saw, add noise, and compare what comes out of "
+st.title(nav.title(__file__))
+layout.explain("Take test images the model never saw, add noise, and compare what comes out of "
            "the autoencoder with the clean original. A classical filter (no learning) is "
            "shown too, so you can see what learning buys.")
 
@@ -22,7 +23,8 @@ dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
 if not ref.trained:
     st.warning("The current model is **untrained**: expect grey blurs. Pick a pretrained "
-               "model in the sidebar or train one on the **Train** page.", icon="🎲")
+               "model in the sidebar or train one on the **Train** page.",
+               icon=":material/casino:")
 
 picked = widgets.pick_images(test, "explore")
 if picked is None:
@@ -47,6 +49,13 @@ def noisy_view():
         filtered = CLASSICAL_FILTERS[filt_name](noisy)
     m_noisy, m_out, m_filt = (image_metrics(v, x) for v in (noisy, out, filtered))
 
+    with layout.main_picture():
+        widgets.image_row("Original", x, "clean test images")
+        widgets.image_row("Noisy input", noisy, (str(noise) if not noise.is_clean else "no noise")
+                          + f" · {m_noisy['psnr'].mean():.1f} dB")
+        widgets.image_row("Model output", out, f"{ref.label} · {m_out['psnr'].mean():.1f} dB")
+        widgets.image_row(filt_name, filtered, "classical filter, no learning"
+                          f" · {m_filt['psnr'].mean():.1f} dB")
     cards = st.columns(4)
     cards[0].metric("Noisy input: PSNR", f"{m_noisy['psnr'].mean():.1f} dB",
                     help="Peak signal-to-noise ratio against the clean image, mean over the "
@@ -60,15 +69,10 @@ def noisy_view():
                     help="Structural similarity: 1 means identical structure, 0 unrelated.")
 
     if not noise.is_clean and ref.meta.get("train_noise", "none") in ("none", None):
-        st.caption("ℹ️ This model only ever saw clean images, so removing noise is a side "
+        layout.explain(":material/info: This model only ever saw clean images, so removing noise is a side "
                    "effect of its narrow code. A model trained on noisy input does better: "
                    "pick the **denoiser** architecture, or train with *training noise* on "
                    "the Train page.")
-    widgets.image_row("Original", x, "clean test images")
-    widgets.image_row("Noisy input", noisy, str(noise) if not noise.is_clean else "no noise")
-    widgets.image_row("Model output", out, ref.label)
-    widgets.image_row(filt_name, filtered, "classical filter, no learning")
-
     per_image = pd.DataFrame(
         [m_noisy["psnr"].tolist(), m_out["psnr"].tolist(), m_filt["psnr"].tolist(),
          m_noisy["ssim"].tolist(), m_out["ssim"].tolist(), m_filt["ssim"].tolist()],
@@ -81,8 +85,10 @@ def noisy_view():
 
     st.subheader("What learning buys: quality against noise level")
     c1, c2 = st.columns([1, 3])
-    metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric")
-    c1.selectbox("Classical filter shown above", list(CLASSICAL_FILTERS), key="explore_filter")
+    metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric",
+                      bind=URL)
+    c1.selectbox("Classical filter shown above", list(CLASSICAL_FILTERS), key="explore_filter",
+                 bind=URL)
     kind = noise.kind if noise.kind != "none" else "gaussian"
     sweep = cached_sweep(ref.key, dataset, kind, seed, ref.model)
     c1.caption(f"Each point is the mean over the first {sweep.n_images} test images with "

@@ -5,11 +5,12 @@ import torch
 
 from convae.analysis import encode_all, interpolate, pca_2d
 from convae.figures import latent_figure
-from ui import state, widgets
+from ui import layout, nav, state, widgets
 from ui.errors import guarded
+from ui.links import URL
 
-st.title("🌌 Latent space: the map of codes")
-st.caption("Every test image becomes a code (a list of numbers). Squash each code to two "
+st.title(nav.title(__file__, "Latent space: the map of codes"))
+layout.explain("Every test image becomes a code (a list of numbers). Squash each code to two "
            "numbers with PCA and you get a map: similar images land near each other even "
            "though the model was never told the classes.")
 
@@ -18,7 +19,7 @@ dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
 if not ref.trained:
     st.warning("The current model is **untrained**: its codes are random projections, so "
-               "the classes will hardly separate.", icon="🎲")
+               "the classes will hardly separate.", icon=":material/casino:")
 
 
 @st.cache_data(show_spinner="Encoding the test images...", max_entries=16)
@@ -29,11 +30,11 @@ def projection(model_key: str, dataset: str, n: int, _model):
 
 c_n, c_a, c_b, _ = st.columns([1.3, 1, 1, 1.7])
 n = c_n.select_slider("Test images on the map", [500, 1000, 2000, 5000, 10000], 2000,
-                      key="latent_n")
+                      key="latent_n", bind=URL)
 n = min(n, len(test))
 last = len(test) - 1
-a = int(c_a.number_input(f"Image A (0-{last})", 0, last, 0, key="latent_a"))
-b = int(c_b.number_input(f"Image B (0-{last})", 0, last, 1, key="latent_b"))
+a = int(c_a.number_input(f"Image A (0-{last})", 0, last, 0, key="latent_a", bind=URL))
+b = int(c_b.number_input(f"Image B (0-{last})", 0, last, 1, key="latent_b", bind=URL))
 
 pca = projection(ref.key, dataset, n, ref.model)
 codes_ab = encode_all(ref.model, test.images[[a, b]])
@@ -61,7 +62,8 @@ with right:
 @guarded
 def morph():
     st.subheader("Morph A into B through the code")
-    t = st.slider("Position between A (0) and B (1)", 0.0, 1.0, 0.5, 0.05, key="latent_t")
+    t = st.slider("Position between A (0) and B (1)", 0.0, 1.0, 0.5, 0.05, key="latent_t",
+                  bind=URL)
     x_a, x_b = test.floats(a), test.floats(b)
     steps = torch.linspace(0, 1, 9)
     with state.no_grad_eval():

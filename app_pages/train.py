@@ -14,8 +14,9 @@ from convae.noise import NOISE_KINDS
 from convae.store import safe_name, save_user_model
 from convae.zoo import checkpoint_dir
 from convae.figures import loss_figure
-from ui import state, widgets
+from ui import layout, nav, state, widgets
 from ui.errors import guarded
+from ui.links import URL
 from ui.state import DATASET_LABELS
 
 MAX_JOBS = 2  # trainings at once on this server, all users together
@@ -24,8 +25,8 @@ SAMPLES = 8
 SIZES = [300, 1000, 3000, 10000, 30000, 60000]
 RATES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2]
 
-st.title("🏋️ Train your own autoencoder")
-st.caption("Pick a design and a budget, press Start, and watch the loss fall and the "
+st.title(nav.title(__file__, "Train your own autoencoder"))
+layout.explain("Pick a design and a budget, press Start, and watch the loss fall and the "
            "reconstructions sharpen. A few thousand images train in seconds; the model is "
            "yours for this session, and you can save or download it.")
 
@@ -37,32 +38,35 @@ left, mid, right = st.columns(3)
 with left:
     arch = st.selectbox("Architecture", list(ARCHITECTURES), disabled=running,
                         index=list(ARCHITECTURES).index(st.session_state["arch"]),
-                        key="train_arch", help="\n".join(
+                        key="train_arch", bind=URL, help="\n".join(
                             f"- **{a.name}**: {a.summary}" for a in ARCHITECTURES.values()))
     dataset = st.selectbox("Dataset", list(DATASET_LABELS), disabled=running,
                            index=list(DATASET_LABELS).index(st.session_state["dataset"]),
-                           key="train_dataset", format_func=DATASET_LABELS.get)
+                           key="train_dataset", format_func=DATASET_LABELS.get, bind=URL)
     limit = st.select_slider("Images to use", SIZES, 3000, disabled=running, key="train_limit",
+                             bind=URL,
                              format_func=lambda v: f"{v:,}",
                              help="The first N training images. Fewer = faster; 3,000 is "
                                   "enough for recognisable digits.")
 with mid:
     epochs = st.slider("Epochs (passes over the images)", 1, 20, 3, disabled=running,
-                       key="train_epochs")
+                       key="train_epochs", bind=URL)
     batch = st.select_slider("Batch size", [16, 32, 64, 128, 256], 64, disabled=running,
-                             key="train_batch", help="Images per optimizer step.")
+                             key="train_batch", bind=URL, help="Images per optimizer step.")
     lr = st.select_slider("Learning rate (Adam)", RATES, 2e-3, disabled=running,
-                          key="train_lr", format_func=lambda v: f"{v:g}")
+                          key="train_lr", format_func=lambda v: f"{v:g}", bind=URL)
 with right:
-    loss = st.radio("Loss", LOSSES, horizontal=True, disabled=running, key="train_loss",
+    loss = st.radio("Loss", LOSSES, horizontal=True, disabled=running, key="train_loss", bind=URL,
                     format_func=lambda v: {"mse": "MSE", "bce": "binary cross-entropy"}[v],
                     help="MSE: mean squared pixel error. BCE treats pixels as probabilities.")
     kinds = ["none", *NOISE_KINDS]
     noise_kind = st.selectbox("Training noise (makes a denoiser)", kinds, disabled=running,
                               key="train_noise_kind", format_func=widgets.NOISE_LABELS.get,
+                              bind=URL,
                               help="The model sees noisy images and must output the clean "
                                    "ones.")
     noise_level = st.slider("Training noise level", 0.05, 1.0, 0.3, 0.05, key="train_noise_level",
+                            bind=URL,
                             disabled=running or noise_kind == "none")
     current = state.current_model()
     can_continue = (current.trained and current.arch == arch
@@ -80,7 +84,7 @@ st.caption(f"{limit:,} images x {epochs} epoch(s) = {n_steps:,} optimizer steps 
 def start() -> None:
     if TrainingJob.active_count() >= MAX_JOBS:
         st.warning(f"{MAX_JOBS} trainings are already running on this server. Wait for one "
-                   "to finish (the other pages still work).", icon="⏳")
+                   "to finish (the other pages still work).", icon=":material/hourglass_top:")
         return
     train_set = state.require_dataset(dataset, train=True)
     test_set = state.require_dataset(dataset, train=False)
@@ -101,7 +105,7 @@ def start() -> None:
     try:
         new.start(max_active=MAX_JOBS)  # the check above can race with other sessions
     except JobLimitError as e:
-        st.warning(f"{e}.", icon="⏳")
+        st.warning(f"{e}.", icon=":material/hourglass_top:")
         return
     st.session_state["job"] = new
     st.session_state["job_adopted"] = False
@@ -109,8 +113,8 @@ def start() -> None:
 
 
 b1, _ = st.columns([1, 5])
-if b1.button("▶️ Start training", type="primary", disabled=running, key="train_start",
-             width="stretch"):
+if b1.button("Start training", icon=":material/play_arrow:", type="primary", disabled=running,
+             key="train_start", width="stretch"):
     guarded(start)()
 
 
@@ -126,14 +130,14 @@ def progress_view():
     job: TrainingJob | None = st.session_state["job"]
     if job is None:
         st.info("No training yet in this session. Choose settings and press **Start**.",
-                icon="👆")
+                icon=":material/touch_app:")
         return
     snap = job.snapshot()
     if snap.finished and not st.session_state["job_adopted"]:
         st.rerun()  # the whole app: the sidebar takes the new model, polling stops
     if not snap.finished:
         c_bar, c_stop = st.columns([6, 1], vertical_alignment="bottom")
-        if c_stop.button("⏹️ Stop", key="train_stop", width="stretch",
+        if c_stop.button("Stop", icon=":material/stop:", key="train_stop", width="stretch",
                          help="Ends after the current step; the model so far is kept."):
             job.stop()
         text = (f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/"
@@ -152,7 +156,7 @@ def progress_view():
                    + (f": test PSNR {clean['psnr']:.1f} dB, SSIM {clean['ssim']:.3f} on "
                       f"{clean['n']:,} test images" if clean else "")
                    + ". It is now the current model (see the sidebar) on every page.",
-                   icon="✅")
+                   icon=":material/check_circle:")
     c_chart, c_samples = st.columns([1.3, 1])
     with c_chart:
         st.plotly_chart(loss_figure(snap.curve, snap.train_losses, snap.test_losses,
@@ -177,7 +181,7 @@ progress_view()
 # ------------------------------------------------------------------ keep the result
 job = st.session_state["job"]
 if job is not None and job.snapshot().state in ("done", "stopped"):
-    st.subheader("💾 Keep this model")
+    st.subheader(":material/save: Keep this model")
     default = f"{job.meta.get('dataset', 'model')}-{job.model.config.arch}-mine"
     c_name, c_over, c_save, c_dl = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     name = c_name.text_input("Name", default, key="train_save_name", max_chars=60,
@@ -198,6 +202,6 @@ if job is not None and job.snapshot().state in ("done", "stopped"):
         except OSError as e:
             st.error(f"Could not write to {checkpoint_dir()}: {e.strerror or e}. Download "
                      "the model instead.")
-    c_dl.download_button("⬇️ Download", lambda: to_bytes(job.model, job.meta),
-                         file_name=file_name, mime="application/octet-stream",
+    c_dl.download_button("Download", lambda: to_bytes(job.model, job.meta),
+                         icon=":material/download:", file_name=file_name, mime="application/octet-stream",
                          key="train_download", width="stretch", on_click="ignore")

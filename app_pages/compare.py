@@ -8,13 +8,14 @@ from convae import CheckpointError, add_noise, evaluate, image_metrics
 from convae.analysis import (checkerboard_share, checkerboard_strength, compression,
                              decode_constant)
 from convae.figures import heatmap_grid, normalise
-from ui import state, widgets
+from ui import layout, nav, state, widgets
 from ui.errors import guarded
+from ui.links import URL
 
 TEST_IMAGES = 500
 
-st.title("⚖️ Compare models")
-st.caption("Several models, the same test images, the same noise. The table says which "
+st.title(nav.title(__file__))
+layout.explain("Several models, the same test images, the same noise. The table says which "
            "reconstructs best; the checkerboard section shows *how* the decoders differ.")
 
 dataset = st.session_state["dataset"]
@@ -32,11 +33,11 @@ def default_selection() -> list[str]:
 
 selected = st.multiselect(
     "Models to compare (pick two or more)", list(choices), default=default_selection(),
-    key=f"compare_models_{dataset}", format_func=lambda i: choices.get(i, i),
+    key=f"compare_models_{dataset}", format_func=lambda i: choices.get(i, i), bind=URL,
     help="Pretrained checkpoints, your session's models, and untrained versions of every "
          "architecture, all for the dataset chosen in the sidebar.")
 if len(selected) < 2:
-    st.info("Pick at least two models to compare.", icon="☝️")
+    st.info("Pick at least two models to compare.", icon=":material/touch_app:")
     st.stop()
 
 refs = []
@@ -46,7 +47,8 @@ for mid in selected:
     except CheckpointError as e:
         st.warning(f"{choices.get(mid, mid)} is left out: {e}")
 if len(refs) < 2:
-    st.info("Fewer than two of the chosen models can be used: pick another one.", icon="☝️")
+    st.info("Fewer than two of the chosen models can be used: pick another one.",
+            icon=":material/touch_app:")
     st.stop()
 
 
@@ -98,7 +100,7 @@ def side_by_side():
 
 side_by_side()
 
-st.header("🏁 Checkerboard artifacts: transposed convolution vs upsampling")
+st.header(":material/grid_on: Checkerboard artifacts: transposed convolution vs upsampling")
 st.markdown(
     "A **transposed convolution** with stride 2 paints each output pixel with one of a few "
     "kernel positions, so it can print a repeating grid: the *checkerboard artifact* "
@@ -116,7 +118,8 @@ def constant_code():
                "output is contrast-stretched to show it. Under it: how much of the output's "
                "variation repeats every 4 pixels (0% = no grid), and the grid's real size in "
                "pixel values before stretching (one grey level is 1/255 = 3.9e-03).")
-    value = st.slider("Value of every code entry", 0.0, 2.0, 1.0, 0.1, key="compare_const")
+    value = st.slider("Value of every code entry", 0.0, 2.0, 1.0, 0.1, key="compare_const",
+                      bind=URL)
     shape = state.dataset_shape(dataset)
     shown, captions = [], []
     twins = {}
