@@ -189,8 +189,14 @@ def share_url() -> str:
     return f"{base}?{query}" if query else base
 
 
-def qr_png(text: str, scale: int = 8) -> bytes:
-    """A QR code of ``text`` as PNG, with a wide quiet zone (scans from a projection)."""
+@st.cache_data(max_entries=256, show_spinner=False)
+def qr_png(text: str, scale: int = 8) -> bytes | None:
+    """A QR code of ``text`` as PNG, with a wide quiet zone (scans from a projection);
+    None if ``text`` is too long for any QR code."""
+    try:
+        code = segno.make(text, error="m", micro=False)
+    except segno.DataOverflowError:
+        return None
     buf = io.BytesIO()
-    segno.make(text, error="m").save(buf, kind="png", scale=scale, border=4)
+    code.save(buf, kind="png", scale=scale, border=4)
     return buf.getvalue()

@@ -119,7 +119,11 @@ def _share() -> None:
         st.caption("Anyone who opens this link sees this page with the same settings, "
                    "images and numbers.")
         st.code(url, language=None, wrap_lines=True)
-        st.image(links.qr_png(url), width=300)
+        qr = links.qr_png(url)
+        if qr is None:
+            st.caption("This link is too long for a QR code.")
+        else:
+            st.image(qr, width=300)
         if links.model_param(st.session_state["model_id"] or "") is None:
             st.warning("Your own model (trained or uploaded in this session) cannot travel "
                        "in a link: the link opens the pretrained model for the same "
