@@ -5,12 +5,16 @@ Run with ``streamlit run app.py``. This file only routes: page setup, session st
 then the chosen page.
 """
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 from ui import errors, layout, links, nav, sidebar, state
 
-st.set_page_config(page_title="convae: see an autoencoder think", page_icon=":material/neurology:",
+# the icon is a local file: a Material icon here would be fetched from Google's servers
+st.set_page_config(page_title="convae: see an autoencoder think",
+                   page_icon=str(Path(__file__).parent / "ui" / "favicon.png"),
                    layout="wide", initial_sidebar_state="auto")
 
 # The pages run small batches: one thread answers fastest and leaves the other core to

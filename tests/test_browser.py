@@ -219,3 +219,87 @@ def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, sho
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def _metric_values(page) -> list[str]:
+    return page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]').all_inner_texts()
+
+
+def test_a_copied_link_reopens_the_same_view_in_a_new_browser(server, browser, shots):
+    """Move sliders, copy the address, open it in a fresh browser context (no shared
+    session, no cookies): the same sliders and the same PSNR/SSIM figures."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    other = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/explore")
+        settle(page)
+        main = page.locator('[data-testid="stMain"]')
+        for name, presses in (("Noise level", 3), ("How many", 2)):
+            main.get_by_role("slider", name=name).last.focus()
+            for _ in range(presses):
+                page.keyboard.press("ArrowRight")
+            settle(page)
+        main.get_by_role("button", name="New").click()  # another random draw
+        settle(page)
+        url = page.url
+        assert "explore_level=0.45" in url and "explore_count=10" in url, url
+        assert "explore_draw=1" in url, url
+        level = main.get_by_role("slider", name="Noise level").last.get_attribute(
+            "aria-valuetext")
+        figures = _metric_values(page)
+        assert len(figures) == 4
+
+        copy = other.new_page()
+        copy.goto(url)
+        settle(copy)
+        copied = copy.locator('[data-testid="stMain"]')
+        assert copied.get_by_role("slider", name="Noise level").last.get_attribute(
+            "aria-valuetext") == level
+        assert _metric_values(copy) == figures
+        assert copy.locator('[data-testid="stException"]').count() == 0
+
+        # the share control: the same link, and a QR code of it
+        page.locator('[data-testid="stSidebar"]').get_by_role(
+            "button", name=re.compile("Share this view")).click()
+        popover = page.locator('[data-testid="stDialog"]')
+        popover.locator("code").first.wait_for()
+        popover.locator("img").first.wait_for()
+        assert popover.locator("code").first.inner_text().replace("\n", "") == url
+        assert popover.locator("img").count() == 1
+        page.wait_for_timeout(300)
+        screenshot(page, shots / "share.png")
+        page.keyboard.press("Escape")
+
+        # presenter mode, as a link opens it: the model's output on the first screen
+        copy.goto(url + "&present=1")
+        settle(copy)
+        row = copy.get_by_text("Model output", exact=True).first
+        box = row.bounding_box()
+        assert box is not None and box["y"] + box["height"] < 720, box
+        assert copy.get_by_role("switch", name="Presenter mode").is_checked()
+        copy.mouse.move(5, 5)
+        screenshot(copy, shots / "presenter.png")
+    finally:
+        context.close()
+        other.close()
+
+
+def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(server, browser, shots):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/explore?explore_level=0.5")
+        settle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]').bounding_box()
+        assert sidebar is None or sidebar["x"] + sidebar["width"] <= 1, sidebar  # folded away
+        title = page.locator("h1").first.bounding_box()
+        picture = page.locator(".st-key-main_picture img").first.bounding_box()
+        noise = page.get_by_text("Noise level", exact=True).first.bounding_box()
+        assert title and picture and noise
+        assert title["y"] < picture["y"] < noise["y"]  # right under the title
+        assert picture["y"] < 844
+        screenshot(page, shots / "phone.png")
+    finally:
+        context.close()

@@ -112,22 +112,25 @@ def apply_link() -> list[str]:
     return unused
 
 
+@st.dialog("Share this view", width="medium")
 def _share() -> None:
-    """The link to this view, and a QR code of it big enough to scan from a projection."""
-    with st.popover("Share this view", icon=":material/qr_code_2:", width="stretch"):
-        url = links.share_url()
-        st.caption("Anyone who opens this link sees this page with the same settings, "
-                   "images and numbers.")
-        st.code(url, language=None, wrap_lines=True)
-        qr = links.qr_png(url)
-        if qr is None:
-            st.caption("This link is too long for a QR code.")
-        else:
-            st.image(qr, width=300)
-        if links.model_param(st.session_state["model_id"] or "") is None:
-            st.warning("Your own model (trained or uploaded in this session) cannot travel "
-                       "in a link: the link opens the pretrained model for the same "
-                       "dataset and architecture.", icon=":material/info:")
+    """The link to this view, and a QR code of it big enough to scan from a projection.
+
+    A dialog opened by a button, not a popover: the button's run brings the browser's
+    current address, so the link is right even after fragment-only changes."""
+    url = links.share_url()
+    st.caption("Anyone who opens this link sees this page with the same settings, images "
+               "and numbers.")
+    st.code(url, language=None, wrap_lines=True)
+    qr = links.qr_png(url)
+    if qr is None:
+        st.caption("This link is too long for a QR code.")
+    else:
+        st.image(qr, width=360)
+    if links.model_param(st.session_state["model_id"] or "") is None:
+        st.warning("Your own model (trained or uploaded in this session) cannot travel in a "
+                   "link: the link opens the pretrained model for the same dataset and "
+                   "architecture.", icon=":material/info:")
 
 
 def render() -> state.ModelRef | None:
@@ -156,12 +159,12 @@ def render() -> state.ModelRef | None:
                     "train one on the **Train** page, or look at the untrained one.",
                     icon=":material/info:")
         _model_card(ref)
-        c_share, c_present = st.columns([1.3, 1], vertical_alignment="center")
-        with c_share:
+        st.toggle("Presenter mode", key="present",
+                  help="For the projector: larger type and pictures, explanations folded "
+                       "away. A shared link keeps this mode.")
+        if st.button("Share this view", icon=":material/qr_code_2:", key="share",
+                     width="stretch", help="A link and a QR code that open exactly this view."):
             _share()
-        c_present.toggle("Presenter", key="present",
-                         help="For the projector: larger type and pictures, explanations "
-                              "folded away. A shared link keeps this mode.")
         with st.expander("Upload a checkpoint (.pt)"):
             st.file_uploader("A convae checkpoint", type=["pt", "pth"], key="ckpt_upload",
                              on_change=_on_upload, label_visibility="collapsed",
