@@ -5,7 +5,7 @@ import streamlit as st
 from convae import add_noise, capture_activations
 from convae.analysis import activation_maps
 from convae.figures import heatmap_grid, layer_strip
-from ui import layout, nav, state, widgets
+from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
 
@@ -52,7 +52,7 @@ def activation_view():
     with c_noise:
         noise, seed = widgets.noise_controls("act", default_kind="none", default_level=0.3)
     x = add_noise(test.floats(slice(index, index + 1)), noise.kind, noise.level, seed=seed)
-    model = state.private_copy(ref.model)  # hooks go on a copy, never on a shared model
+    model = catalogue.private_copy(ref.model)  # hooks go on a copy, never on a shared model
     acts = capture_activations(model, x)
     layers = model.named_layers()
     kinds = {n: type(m).__name__ for n, m in layers}

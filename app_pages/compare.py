@@ -8,7 +8,7 @@ from convae import CheckpointError, add_noise, evaluate, image_metrics
 from convae.analysis import (checkerboard_share, checkerboard_strength, compression,
                              decode_constant)
 from convae.figures import heatmap_grid, normalise
-from ui import layout, nav, state, widgets
+from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
 
@@ -20,20 +20,21 @@ layout.explain("Several models, the same test images, the same noise. The table 
 
 dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
-choices = state.model_choices(dataset)
+choices = catalogue.model_choices(dataset)
 
 
 def default_selection() -> list[str]:
     picks = []
     for arch in ("conv-transpose", "conv-upsample"):
-        trained = [i for i in choices if i.startswith("file:") and choices[i].startswith(arch)]
+        trained = [i for i, c in choices.items() if i.startswith("file:") and c.arch == arch]
         picks.append(trained[0] if trained else f"untrained:{arch}")
     return picks
 
 
 selected = st.multiselect(
     "Models to compare (pick two or more)", list(choices), default=default_selection(),
-    key=f"compare_models_{dataset}", format_func=lambda i: choices.get(i, i), bind=URL,
+    key=f"compare_models_{dataset}", bind=URL,
+    format_func=lambda i: choices[i].full_label if i in choices else i,
     help="Pretrained checkpoints, your session's models, and untrained versions of every "
          "architecture, all for the dataset chosen in the sidebar.")
 if len(selected) < 2:
@@ -43,17 +44,21 @@ if len(selected) < 2:
 refs = []
 for mid in selected:
     try:
-        refs.append(state.resolve(mid, dataset))
+        refs.append(catalogue.resolve(mid, dataset))
     except CheckpointError as e:
-        st.warning(f"{choices.get(mid, mid)} is left out: {e}")
+        st.warning(f"{choices[mid].full_label if mid in choices else mid} is left out: {e}")
 if len(refs) < 2:
     st.info("Fewer than two of the chosen models can be used: pick another one.",
             icon=":material/touch_app:")
     st.stop()
 
 
+def short_name(ref) -> str:
+    return choices[ref.id].label if ref.id in choices else ref.label
+
+
 def name(ref) -> str:
-    return f"{ref.arch} · {choices.get(ref.id, ref.label).split(' · ', 1)[-1]}"
+    return f"{ref.arch} · {short_name(ref)}"
 
 
 picked = widgets.pick_images(test, "compare", default_count=6)
@@ -78,11 +83,11 @@ def side_by_side():
         widgets.image_row("Noisy input", noisy, str(noise), label_width=1.4)
     rows = []
     for ref in refs:
-        with state.no_grad_eval():
+        with state.inference():
             out = ref.model(noisy).clamp(0, 1)
         m = image_metrics(out, x)
         c = compression(ref.model)
-        widgets.image_row(ref.arch, out, name(ref).split(" · ", 1)[-1], label_width=1.4)
+        widgets.image_row(ref.arch, out, short_name(ref), label_width=1.4)
         ev = clean_eval(ref.key, dataset, ref.model)
         rows.append({"model": name(ref), "parameters": ref.model.num_params,
                      "code size": c.code_size,
@@ -124,7 +129,7 @@ def constant_code():
     shown, captions = [], []
     twins = {}
     for ref in refs:
-        twins.setdefault(f"{ref.arch} untrained", state.untrained_model(ref.arch, shape))
+        twins.setdefault(f"{ref.arch} untrained", catalogue.untrained_model(ref.arch, shape))
     models = [(name(r), r.model) for r in refs if r.trained] + list(twins.items())
     for label, model in models:
         out = decode_constant(model, value)
@@ -147,7 +152,7 @@ def zoom():
     crop = slice(h // 4, h - h // 4)
     outs, errs, titles = [], [], []
     for ref in refs:
-        with state.no_grad_eval():
+        with state.inference():
             out = ref.model(x).clamp(0, 1)
         outs.append(out[0, :, crop, crop])
         errs.append((out - x).abs()[0].mean(0)[crop, crop])

@@ -44,7 +44,7 @@ def noisy_view():
     filt_name = st.session_state.get("explore_filter", next(iter(CLASSICAL_FILTERS)))
     x = picked.images
     noisy = add_noise(x, noise.kind, noise.level, seed=seed)
-    with state.no_grad_eval():
+    with state.inference():
         out = ref.model(noisy).clamp(0, 1)
         filtered = CLASSICAL_FILTERS[filt_name](noisy)
     m_noisy, m_out, m_filt = (image_metrics(v, x) for v in (noisy, out, filtered))

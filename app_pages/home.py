@@ -37,7 +37,7 @@ if test is not None:
                                 help="Slide (or use the arrow keys) to send another test image "
                                      "through the model.")
         x = test.floats(slice(index, index + 1))
-        with state.no_grad_eval():
+        with state.inference():
             code = ref.model.encode(x)
             out = ref.model.decode(code).clamp(0, 1)
         m = image_metrics(out, x)

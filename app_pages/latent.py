@@ -66,7 +66,7 @@ def morph():
                   bind=URL)
     x_a, x_b = test.floats(a), test.floats(b)
     steps = torch.linspace(0, 1, 9)
-    with state.no_grad_eval():
+    with state.inference():
         walk = interpolate(ref.model, x_a, x_b, steps).clamp(0, 1)
         here = interpolate(ref.model, x_a, x_b, [t]).clamp(0, 1)
     blend = (1 - t) * x_a + t * x_b

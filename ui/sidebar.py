@@ -10,7 +10,7 @@ from convae import ARCHITECTURES, ConvaeError, load_checkpoint
 from convae.analysis import compression
 from convae.jobs import TrainingJob
 
-from . import layout, links, state
+from . import catalogue, layout, links, state
 from .errors import guarded
 from .state import DATASET_LABELS
 
@@ -76,7 +76,7 @@ def _on_upload() -> None:
         "success", f"{name} loaded: a {ckpt.config.arch} model, now the current model.")
 
 
-def _model_card(ref: state.ModelRef) -> None:
+def _model_card(ref: catalogue.ModelRef) -> None:
     c = compression(ref.model)
     lines = [f"**{ref.arch}** · {ref.model.num_params:,} parameters",
              f"code: {c.code_size} values = {c.ratio:.0%} of the {c.input_size}-value input"]
@@ -106,7 +106,7 @@ def _model_card(ref: state.ModelRef) -> None:
 def apply_link() -> list[str]:
     """A session opened from a link starts on the link's dataset, model and mode;
     returns the names of the parameters that could not be used."""
-    files = {e.file.removesuffix(".pt"): (e.dataset, e.arch) for e in state.file_entries()}
+    files = {e.file.removesuffix(".pt"): (e.dataset, e.arch) for e in catalogue.file_entries()}
     values, unused = links.read_sidebar(DATASET_LABELS, ARCHITECTURES, files)
     st.session_state.update(values)
     return unused
@@ -133,7 +133,7 @@ def _share() -> None:
                    "architecture.", icon=":material/info:")
 
 
-def render() -> state.ModelRef | None:
+def render() -> catalogue.ModelRef | None:
     """Draw the sidebar; returns the current model (None if the dataset is unknown)."""
     adopt_finished_job()
     _apply_pending()
@@ -144,11 +144,11 @@ def render() -> state.ModelRef | None:
         st.selectbox("Architecture", list(ARCHITECTURES), key="arch",
                      help="How the encoder and decoder are built; see the Home page's layer "
                           "table.")
-        choices = state.model_choices(st.session_state["dataset"], st.session_state["arch"])
+        choices = catalogue.model_choices(st.session_state["dataset"], st.session_state["arch"])
         if st.session_state["model_id"] not in choices:
             st.session_state["model_id"] = next(iter(choices))
         st.selectbox("Model (weights)", list(choices), key="model_id",
-                     format_func=lambda i: choices.get(i, i),
+                     format_func=lambda i: choices[i].label if i in choices else i,
                      help="Pretrained checkpoints, your own models from this session, or "
                           "random weights.")
         ref = state.current_model()
