@@ -112,9 +112,8 @@ def start() -> None:
     st.rerun()
 
 
-b1, _ = st.columns([1, 5])
-if b1.button("Start training", icon=":material/play_arrow:", type="primary", disabled=running,
-             key="train_start", width="stretch"):
+if st.button("Start training", icon=":material/play_arrow:", type="primary", disabled=running,
+             key="train_start", width="content"):
     guarded(start)()
 
 
