@@ -17,7 +17,7 @@ from .errors import CheckpointError, ConfigError, ConvaeError, DatasetError
 from .metrics import Evaluation, evaluate, image_metrics, reconstruct
 from .models import ARCHITECTURES, Autoencoder, architecture_names, build_model
 from .noise import NOISE_KINDS, Noise, add_noise
-from .train import History, Progress, resolve_device, train
+from .trainer import History, Progress, resolve_device, train
 
 __all__ = [
     "ARCHITECTURES", "Autoencoder", "Checkpoint", "CheckpointError", "ConfigError",

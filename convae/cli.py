@@ -100,7 +100,7 @@ def cmd_list(_args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from .train import train
+    from .trainer import train
 
     if args.arch not in ARCHITECTURES:
         raise ConvaeError(

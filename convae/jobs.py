@@ -1,6 +1,6 @@
 """Training in a background thread, observed through snapshots.
 
-A :class:`TrainingJob` trains its own copy of a model with :func:`convae.train.train`
+A :class:`TrainingJob` trains its own copy of a model with :func:`convae.trainer.train`
 on a worker thread. The worker only writes into a lock-protected progress record; any
 other thread (a web page polling every half second) reads a consistent, immutable
 :class:`JobSnapshot`. Stopping is a ``threading.Event``: training ends after the current
@@ -24,7 +24,7 @@ from .errors import ConvaeError
 from .metrics import evaluate, reconstruct
 from .models import Autoencoder
 from .noise import Noise
-from .train import EpochStats, Progress, train
+from .trainer import EpochStats, Progress, train
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 MAX_CURVE_POINTS = 300  # per-step losses are averaged into at most this many points
@@ -106,7 +106,7 @@ class TrainingJob:
         eval_images: measured with MSE/PSNR/SSIM once training ends (clean, and with
             the training noise if any); goes into :attr:`meta` like the CLI's.
         meta: extra fields for the result's checkpoint metadata (e.g. ``dataset``).
-        device: where to train (default: :func:`convae.train.resolve_device`).
+        device: where to train (default: :func:`convae.trainer.resolve_device`).
         threads: CPU threads for training (``torch.set_num_threads`` on the worker);
             default: leave torch's setting alone.
         orphan_after_s: stop (as if :meth:`stop` was called) when :meth:`heartbeat`

@@ -31,7 +31,7 @@ from convae import ModelConfig, Noise, TrainConfig, build_model, load_dataset  #
 from convae.checkpoint import save_checkpoint  # noqa: E402
 from convae.metrics import evaluate_model_on  # noqa: E402
 from convae.models import ARCHITECTURES  # noqa: E402
-from convae.train import train  # noqa: E402
+from convae.trainer import train  # noqa: E402
 from convae.zoo import checkpoint_dir, read_index, write_index  # noqa: E402
 
 EVAL_NOISES = ("none", "gaussian:0.1", "gaussian:0.3", "gaussian:0.5")
