@@ -215,9 +215,11 @@ def _open_torchvision(info: DatasetInfo, root: Path, train: bool):
         raise _not_found(info, root, e) from e
 
 
-def torchvision_dataset(name: str, train: bool = False, root: str | Path | None = None,
+def torchvision_dataset(name: str, *, train: bool, root: str | Path | None = None,
                         transform=None):
     """The plain torchvision dataset object (PIL images, optional ``transform``).
+
+    ``train`` has no default, as in :func:`load_dataset`.
 
     For code that wants torchvision's per-sample interface, such as the benchmark's
     tutorial-style loop; convae itself uses :func:`load_dataset`.
@@ -232,12 +234,13 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, bool, str], ImageSet] = {}
 
 
-def load_dataset(name: str, train: bool = False, root: str | Path | None = None) -> ImageSet:
+def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> ImageSet:
     """Load one split of a dataset into memory (once per process; later calls are free).
 
     Args:
         name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
-        train: the training split if true, else the test split.
+        train: True for the training split, False for the test split. Required: a
+            default would have to pick one, and torchvision's picks the other.
         root: data folder; defaults to ``$CONVAE_DATA_DIR`` or ``./data``.
 
     Raises:
