@@ -1,6 +1,8 @@
-"""Per-layer activations of any architecture, captured with forward hooks."""
+"""Per-layer activations of any architecture, captured with forward hooks, and shown as maps."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -51,3 +53,23 @@ def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.
     # "output" last, after the decoder's layers
     captured["output"] = captured.pop("output")
     return captured
+
+
+def activation_maps(act: torch.Tensor) -> torch.Tensor:
+    """One image's activation as (channels, H, W) maps for display.
+
+    Args:
+        act: a layer output for one image: (C, H, W), or a flat vector (N,) from a
+            linear layer, which is shown as one map with rows of ceil(sqrt(N)) values
+            (the unused tail is NaN, so a plot leaves it blank).
+    """
+    if act.ndim == 3:
+        return act.float()
+    if act.ndim == 1:
+        n = act.numel()
+        cols = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        flat = torch.full((rows * cols,), float("nan"))
+        flat[:n] = act.float()
+        return flat.view(1, rows, cols)
+    raise ValueError(f"expected one image's activation (C, H, W) or (N,), got {tuple(act.shape)}")

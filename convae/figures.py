@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from .analysis import PCA, Sweep
+from .denoise import Sweep
+from .latent import PCA
 
 GRID_LINE = 1.0  # white lines between tiles
 

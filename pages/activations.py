@@ -3,7 +3,7 @@
 import streamlit as st
 
 from convae import add_noise, capture_activations
-from convae.analysis import activation_maps
+from convae.activations import activation_maps
 from convae.figures import heatmap_grid, layer_strip
 from ui import state, widgets
 from ui.errors import guarded

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from convae import DatasetError, image_metrics
-from convae.analysis import compression, layer_table
+from convae.layers import compression, layer_table
 from ui import state, widgets
 
 ref = state.current_model()
