@@ -7,6 +7,7 @@ import math
 import torch
 
 from .models import Autoencoder
+from .tensors import eval_mode
 
 CODE = "code"  # the name under which the latent appears in the result
 
@@ -39,17 +40,15 @@ def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.
                 captured[CODE] = captured[name]
         return hook
 
-    was_training = model.training
     try:
         for name, module in layers:
             handles.append(module.register_forward_hook(hook_for(name)))
-        model.eval()
         device = next(model.parameters()).device
-        captured["output"] = model(x.to(device)).detach().float().cpu()
+        with eval_mode(model):
+            captured["output"] = model(x.to(device)).detach().float().cpu()
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     # "output" last, after the decoder's layers
     captured["output"] = captured.pop("output")
     return captured

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .models import Autoencoder
+from .tensors import eval_mode
 
 
 @torch.no_grad()
@@ -20,13 +21,9 @@ def decode_constant(model: Autoencoder, value: float = 1.0) -> torch.Tensor:
     decoder's own: flat for nearest-upsampling decoders, a repeating grid for
     transposed convolutions.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
+    device = next(model.parameters()).device
+    with eval_mode(model):
         return model.decode(torch.full((1, *model.code_shape), float(value), device=device)).cpu()
-    finally:
-        model.train(was_training)
 
 
 def _interior_and_pattern(x: torch.Tensor, period: int, border: int,

@@ -23,6 +23,7 @@ from torchvision import datasets as tv
 from torchvision.datasets.utils import check_integrity
 
 from .errors import DatasetError
+from .tensors import to_unit_float
 
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
 CACHE_DIR_ENV = "CONVAE_CACHE_DIR"
@@ -86,8 +87,7 @@ class ImageSet:
 
     def floats(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
         """Images (all, or those at ``index``) as float32 in [0, 1]."""
-        images = self.images if index is None else self.images[index]
-        return images.float().div_(255)
+        return to_unit_float(self.images if index is None else self.images[index])
 
     def mean_intensity(self) -> float:
         """Mean pixel value in [0, 1] (for :func:`convae.models.build_model`)."""

@@ -16,6 +16,7 @@ from torchvision.transforms.functional import gaussian_blur
 from .metrics import psnr_per_image, ssim_per_image
 from .models import Autoencoder
 from .noise import add_noise
+from .tensors import eval_mode
 
 
 def median_filter(x: torch.Tensor, size: int = 3) -> torch.Tensor:
@@ -84,9 +85,7 @@ def noise_sweep(model: Autoencoder, images: torch.Tensor, kind: str, levels: lis
     names = ["model", "noisy input", *CLASSICAL_FILTERS]
     psnr: dict[str, list[float]] = {n: [] for n in names}
     ssim: dict[str, list[float]] = {n: [] for n in names}
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for level in levels:
             noisy = add_noise(images, kind, level, seed=seed)
             outputs = {"model": model(noisy).clamp(0, 1), "noisy input": noisy}
@@ -95,6 +94,4 @@ def noise_sweep(model: Autoencoder, images: torch.Tensor, kind: str, levels: lis
             for name, out in outputs.items():
                 psnr[name].append(psnr_per_image(out, images).mean().item())
                 ssim[name].append(ssim_per_image(out, images).mean().item())
-    finally:
-        model.train(was_training)
     return Sweep(kind, [float(v) for v in levels], len(images), seed, psnr, ssim)

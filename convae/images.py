@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
 from .errors import ConvaeError
+from .tensors import to_unit_float
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # ~6300 x 6300: any real photo; refuses decompression bombs
@@ -76,7 +77,7 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
     finally:
         _decode_slots.release()
     img = img.resize((w, h), Image.Resampling.LANCZOS)
-    return pil_to_tensor(img).float().div(255)
+    return to_unit_float(pil_to_tensor(img))
 
 
 def _square(img: Image.Image, size: int) -> Image.Image:

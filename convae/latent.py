@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .models import Autoencoder
+from .tensors import eval_mode, to_unit_float
 
 
 @torch.no_grad()
@@ -14,16 +15,9 @@ def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 128) 
     """Codes of ``images`` (uint8 or float), flattened: (N, latent_size) float32."""
     # 128: a batch's feature maps stay in the CPU cache; with 1000, 5,000 MNIST codes took
     # 2x (conv-upsample) to 2.1x (denoiser) as long on one thread (measured)
-    was_training = model.training
-    model.eval()
-    try:
-        out = []
-        for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size]
-            x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
-            out.append(model.encode(x).flatten(1).float())
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        out = [model.encode(to_unit_float(images[i:i + batch_size])).flatten(1).float()
+               for i in range(0, len(images), batch_size)]
     return torch.cat(out) if out else torch.empty(0, model.latent_size)
 
 
@@ -73,11 +67,7 @@ def interpolate(model: Autoencoder, a: torch.Tensor, b: torch.Tensor,
         (len(ts), C, H, W) decoded images.
     """
     ts = torch.as_tensor(ts, dtype=torch.float32)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         za, zb = model.encode(torch.stack([a, b]))
         t = ts.view(-1, *([1] * za.ndim))
         return model.decode((1 - t) * za + t * zb)
-    finally:
-        model.train(was_training)

@@ -21,6 +21,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import ConfigError
+from .tensors import eval_mode
 
 
 class Autoencoder(nn.Module):
@@ -32,10 +33,8 @@ class Autoencoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         # eval mode so that measuring the code shape leaves batch-norm statistics alone
-        was_training = encoder.training
-        with torch.no_grad():
-            self.code_shape = tuple(encoder.eval()(torch.zeros(1, *config.in_shape)).shape[1:])
-        encoder.train(was_training)
+        with torch.no_grad(), eval_mode(encoder):
+            self.code_shape = tuple(encoder(torch.zeros(1, *config.in_shape)).shape[1:])
 
     @property
     def latent_size(self) -> int:

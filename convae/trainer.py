@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .models import Autoencoder
 from .noise import Noise
+from .tensors import eval_mode, to_unit_float
 
 
 def resolve_device(prefer: str | None = None) -> torch.device:
@@ -105,25 +106,20 @@ def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return F.mse_loss if name == "mse" else F.binary_cross_entropy
 
 
-def to_unit_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 in [0, 1]; float input is returned as is."""
-    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
-
-
 @torch.no_grad()
 def evaluate_loss(model: Autoencoder, images: torch.Tensor, loss: str = "mse",
               noise: Noise = Noise(), seed: int = 0, batch_size: int = 1000) -> float:
     """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``."""
-    model.eval()
     device = next(model.parameters()).device
     fn = _loss_fn(loss)
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
-    for i in range(0, len(images), batch_size):
-        x = to_unit_float(images[i:i + batch_size])
-        noisy = noise.apply(x, generator=generator)
-        out = model(noisy.to(device)).float()
-        total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
+    with eval_mode(model):
+        for i in range(0, len(images), batch_size):
+            x = to_unit_float(images[i:i + batch_size])
+            noisy = noise.apply(x, generator=generator)
+            out = model(noisy.to(device)).float()
+            total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
     return total / len(images)
 
 
