@@ -30,7 +30,7 @@ def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.
     """
     captured: dict[str, torch.Tensor] = {"input": x.detach().cpu()}
     layers = model.named_layers()
-    last_encoder = [n for n, _ in layers if n.startswith("encoder.")][-1]
+    last_encoder = model.code_layer
     handles = []
 
     def hook_for(name: str):

@@ -42,6 +42,13 @@ class Autoencoder(nn.Module):
         return math.prod(self.code_shape)
 
     @property
+    def code_layer(self) -> str:
+        """Name of the layer whose output is the code: the encoder's last, e.g.
+        ``"encoder.pool2"`` (as in :meth:`named_layers`)."""
+        last, _ = list(self.encoder.named_children())[-1]
+        return f"encoder.{last}"
+
+    @property
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -55,7 +55,7 @@ def activation_view():
     acts = capture_activations(model, x)
     layers = model.named_layers()
     kinds = {n: type(m).__name__ for n, m in layers}
-    code_layer = [n for n, _ in layers if n.startswith("encoder.")][-1]
+    code_layer = model.code_layer
 
     # -- overview: one panel per main layer
     shown = ["input", *overview_layers([(n, kinds[n]) for n, _ in layers])]

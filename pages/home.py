@@ -60,7 +60,7 @@ st.subheader("Inside the model")
 left, right = st.columns([2.2, 1])
 with left:
     rows = layer_table(ref.model)
-    code_layer = [r.name for r in rows if r.name.startswith("encoder.")][-1]
+    code_layer = ref.model.code_layer
     table = pd.DataFrame({
         "layer": [r.name for r in rows],
         "type": [r.kind for r in rows],
