@@ -15,7 +15,7 @@ from pathlib import Path
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LOSSES, PRECISIONS, SCHEDULES, ModelConfig, TrainConfig
 from .data import dataset_names, load_dataset
-from .errors import ConvaeError
+from .errors import ConvaeError, check_choice
 from .metrics import evaluate, evaluate_model_on
 from .models import ARCHITECTURES, build_model
 from .noise import Noise
@@ -102,11 +102,8 @@ def cmd_train(args) -> int:
 
     from .trainer import train
 
-    if args.arch not in ARCHITECTURES:
-        raise ConvaeError(
-            f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHITECTURES)} "
-            "(`python -m convae list` describes them)"
-        )
+    check_choice("architecture", args.arch, ARCHITECTURES,
+                 hint="(`python -m convae list` describes them)")
     if args.out.is_dir():
         raise ConvaeError(f"--out {args.out} is a folder; give a file name such as "
                           f"{args.out / (args.arch + '.pt')}")

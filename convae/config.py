@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 
 SUPPORTED_CHANNELS = (1, 3)  # greyscale (MNIST, Fashion-MNIST) or RGB (CIFAR-10)
 SUPPORTED_SIZES = (28, 32)  # MNIST-like 28x28, CIFAR-10 32x32
@@ -100,14 +100,9 @@ class TrainConfig:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown learning-rate schedule {self.schedule!r}; "
-                              f"choose one of {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; "
-                              f"choose one of {', '.join(PRECISIONS)}")
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("learning-rate schedule", self.schedule, SCHEDULES)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
 

@@ -22,7 +22,7 @@ import torch
 from torchvision import datasets as tv
 from torchvision.datasets.utils import check_integrity
 
-from .errors import DatasetError
+from .errors import DatasetError, check_choice
 from .tensors import to_unit_float
 
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
@@ -123,8 +123,7 @@ def cache_dir() -> Path:
 
 
 def _info(name: str) -> DatasetInfo:
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    check_choice("dataset", name, DATASETS, error=DatasetError)
     return DATASETS[name]
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 from .tensors import eval_mode
 
 
@@ -298,10 +298,7 @@ def build_model(config: ModelConfig, seed: int | None = None,
     Raises:
         ConfigError: the architecture name is unknown.
     """
-    if config.arch not in ARCHITECTURES:
-        raise ConfigError(
-            f"unknown architecture {config.arch!r}; choose one of: {', '.join(ARCHITECTURES)}"
-        )
+    check_choice("architecture", config.arch, ARCHITECTURES)
     if seed is None:
         model = ARCHITECTURES[config.arch].build(config)
     else:

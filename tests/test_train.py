@@ -221,5 +221,5 @@ def test_bfloat16_training_is_deterministic_too(data):
 
 
 def test_unknown_precision_is_refused():
-    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of auto"):
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of: auto"):
         TrainConfig(precision="fp8")
