@@ -109,7 +109,7 @@ def cmd_train(args) -> int:
                           f"{args.out / (args.arch + '.pt')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after the training
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      loss=args.loss, schedule=args.schedule, noise=str(args.noise),
+                      loss=args.loss, schedule=args.schedule, noise=args.noise,
                       seed=args.seed, limit=args.limit, precision=args.precision)
     train_set = load_dataset(args.dataset, train=True)
     test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)

@@ -23,7 +23,6 @@ from .config import TrainConfig
 from .errors import ConvaeError
 from .metrics import evaluate, reconstruct
 from .models import Autoencoder
-from .noise import Noise
 from .trainer import EpochStats, Progress, train
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
@@ -132,7 +131,6 @@ class TrainingJob:
         n = len(train_images) if cfg.limit is None else min(cfg.limit, len(train_images))
         if n == 0:
             raise ConvaeError("there are no training images to train on")
-        Noise.parse(cfg.noise)  # a bad noise fails here, in the caller, not in the worker
         self.cfg = cfg
         self._model = copy.deepcopy(model).cpu()
         for p in self._model.parameters():  # a cached model may have gradients switched off
@@ -158,7 +156,7 @@ class TrainingJob:
         self.n_train = n
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
-        noise = Noise.parse(self.cfg.noise)
+        noise = self.cfg.noise
         return x if noise.is_clean else noise.apply(x, seed=self.cfg.seed)
 
     # ------------------------------------------------------------------ control
@@ -247,7 +245,7 @@ class TrainingJob:
             self._model.eval()
             for p in self._model.parameters():
                 p.requires_grad_(False)
-            noise = Noise.parse(self.cfg.noise)
+            noise = self.cfg.noise
             metrics = {}
             if self._eval_images is not None and len(self._eval_images):
                 metrics["clean"] = evaluate(self._model, self._eval_images).to_dict()

@@ -138,7 +138,7 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
         (mean batch loss, whether a stop was requested).
     """
     model.train()
-    noise = Noise.parse(cfg.noise)
+    noise = cfg.noise
     fn = _loss_fn(cfg.loss)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     dtype = autocast_dtype(cfg.precision, data.device)
@@ -215,7 +215,6 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     history = History()
     clock = {"start": time.perf_counter(), "images": 0,
              "total_images": len(data) * cfg.epochs}
-    noise = Noise.parse(cfg.noise)
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -227,7 +226,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
                 break
             tl = None
             if test_images is not None and len(test_images):
-                tl = evaluate_loss(model, test_images, cfg.loss, noise, seed=cfg.seed)
+                tl = evaluate_loss(model, test_images, cfg.loss, cfg.noise, seed=cfg.seed)
             elapsed = time.perf_counter() - clock["start"]  # test losses included
             stats = EpochStats(epoch, loss, tl, seconds, len(data) / seconds,
                                eta_s=elapsed / epoch * (cfg.epochs - epoch))

@@ -164,7 +164,7 @@ def progress_view():
         if snap.samples_in is not None and snap.samples_out is not None:
             st.markdown("**Test images** (never trained on)")
             widgets.picture(snap.samples_in, nrow=SAMPLES // 2, scale=3,
-                            caption="input" + ("" if job.cfg.noise == "none"
+                            caption="input" + ("" if job.cfg.noise.is_clean
                                                else f" with {job.cfg.noise} noise"))
             widgets.picture(snap.samples_out, nrow=SAMPLES // 2, scale=3,
                             caption="reconstruction " + (

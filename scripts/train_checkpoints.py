@@ -48,7 +48,7 @@ RECIPES: dict[str, dict] = {
     "conv-deep": {"epochs": 15},
     # noisy in, clean out (seed 002); 6 constant-lr epochs of the model without batch norm
     # reached 18.9 dB at noise 0.5, 20 cosine ones 19.3 dB (goal: 20)
-    "denoiser": {"epochs": 20, "schedule": "cosine", "noise": "gaussian:0.5"},
+    "denoiser": {"epochs": 20, "schedule": "cosine", "noise": Noise("gaussian", 0.5)},
     "conv-bn": {"epochs": 10},
 }
 SHIPPED_DATASETS = ("mnist", "fashion-mnist")  # what the shipped set covers
@@ -63,7 +63,7 @@ def entry_for(path: Path, model, dataset: str, cfg: TrainConfig, history,
             model, dataset, noise, limit=test_limit).to_dict()
     return {
         "file": path.name, "arch": model.config.arch, "dataset": dataset,
-        "train_noise": cfg.noise, "latent_size": model.latent_size,
+        "train_noise": str(cfg.noise), "latent_size": model.latent_size,
         "params": model.num_params, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
         "lr": cfg.lr, "schedule": cfg.schedule, "train_seconds": round(history.seconds, 1),
         "test_images": metrics["clean"]["n"], "metrics": metrics,
@@ -90,7 +90,7 @@ def train_one(dataset: str, arch: str, out_dir: Path, epochs_scale: float = 1.0,
                     on_epoch=on_epoch)
     path = out_dir / f"{dataset}-{arch}.pt"
     entry = entry_for(path, model, dataset, cfg, history, test_limit)
-    meta = {"dataset": dataset, "train_noise": cfg.noise, "train": cfg.to_dict(),
+    meta = {"dataset": dataset, "train_noise": str(cfg.noise), "train": cfg.to_dict(),
             "metrics": entry["metrics"], "history": history.to_dict(),
             "test_images": entry["test_images"]}
     save_checkpoint(path, model, meta)
