@@ -161,8 +161,9 @@ def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
                       on_batch: Callable[[int], None] | None = None) -> Evaluation:
     """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images).
 
-    This is what ``python -m convae eval`` and ``checkpoints/index.json`` report, so the
-    two always agree.
+    This is what ``python -m convae eval`` reports. :func:`convae.fitting.fit` measures a
+    new model with :func:`evaluate` on the same test images and noise seed, so ``eval``
+    reproduces the figures in its checkpoint (and in ``checkpoints/index.json``).
     """
     from .data import load_dataset
 

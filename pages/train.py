@@ -6,9 +6,10 @@ import os
 
 import streamlit as st
 
-from convae import ARCHITECTURES, ConvaeError, ModelConfig, TrainConfig, build_model
+from convae import ARCHITECTURES, ConvaeError, TrainConfig
 from convae.checkpoint import to_bytes
 from convae.config import LOSSES
+from convae.fitting import initial_model
 from convae.jobs import JobLimitError, TrainingJob
 from convae.noise import NOISE_KINDS
 from convae.store import safe_name, save_user_model
@@ -90,8 +91,7 @@ def start() -> None:
     if warm and can_continue:
         model = copy.deepcopy(current.model)  # the job copies again; shared models stay put
     else:
-        model = build_model(ModelConfig(arch, train_set.shape), seed=cfg.seed,
-                            output_mean=train_set.subset(limit=limit).mean_intensity())
+        model = initial_model(arch, train_set, cfg)
     new = TrainingJob(model, train_set.images, cfg,
                       test_images=test_set.images[:TEST_IMAGES],
                       sample_images=test_set.floats(slice(0, SAMPLES)),
