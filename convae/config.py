@@ -63,7 +63,11 @@ class ModelConfig:
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown model settings {sorted(unknown)}; expected {sorted(known)}")
-        return cls(**{k: tuple(v) if k in ("in_shape", "depths") else v for k, v in d.items()})
+        values = dict(d)
+        for key in ("in_shape", "depths"):  # to_dict writes them as lists
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
 
 LOSSES = ("mse", "bce")

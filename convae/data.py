@@ -32,7 +32,7 @@ CACHE_DIR_ENV = "CONVAE_CACHE_DIR"
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    tv_class: type
+    tv_class: type[tv.VisionDataset]
     files: tuple[str, ...]  # what a user must provide, relative to the data root
     sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
     shape: tuple[int, int, int]
@@ -83,7 +83,8 @@ class ImageSet:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
+        c, h, w = self.images.shape[1:]
+        return c, h, w
 
     def floats(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
         """Images (all, or those at ``index``) as float32 in [0, 1]."""

@@ -148,12 +148,12 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
             on_batch(len(x))
     n = len(images)
     mean = {k: v / n for k, v in sums.items()}
-    noisy = {} if noise.is_clean else {
+    noisy_means = {} if noise.is_clean else {
         "noisy_mse": mean["noisy_mse"], "noisy_psnr": mean["noisy_psnr"],
         "noisy_ssim": mean["noisy_ssim"],
     }
     return Evaluation(n=n, noise=str(noise), mse=mean["mse"], psnr=mean["psnr"],
-                      ssim=mean["ssim"], **noisy)
+                      ssim=mean["ssim"], **noisy_means)
 
 
 def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),

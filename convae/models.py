@@ -72,8 +72,9 @@ class Autoencoder(nn.Module):
         they die: seed-sized models (4 code channels) collapsed to a constant output.
         """
         mean = min(max(float(mean), 1e-3), 1 - 1e-3)
-        last = [m for _, m in self.named_layers() if getattr(m, "bias", None) is not None][-1]
-        last.bias.fill_(math.log(mean / (1 - mean)))
+        biases = [bias for _, m in self.named_layers()
+                  if isinstance(bias := getattr(m, "bias", None), torch.Tensor)]
+        biases[-1].fill_(math.log(mean / (1 - mean)))
 
     def named_layers(self) -> list[tuple[str, nn.Module]]:
         """Every layer in the order data flows through it, named ``encoder.conv1`` etc."""

@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +102,14 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+class LossFn(Protocol):
+    """``F.mse_loss`` or ``F.binary_cross_entropy``: (output, target) -> loss."""
+
+    def __call__(self, input: torch.Tensor, target: torch.Tensor, *,
+                 reduction: str = "mean") -> torch.Tensor: ...
+
+
+def _loss_fn(name: str) -> LossFn:
     return F.mse_loss if name == "mse" else F.binary_cross_entropy
 
 
@@ -202,7 +209,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     dev = resolve_device(str(device) if device is not None else None)
     home = next(model.parameters()).device
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(dev, memory_format=memory_format)
+    model.to(dev).to(memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
     # fused: one kernel for all parameters instead of a few small ops per tensor
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
@@ -234,6 +241,6 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
             if on_epoch is not None:
                 on_epoch(stats)
     finally:
-        model.to(home, memory_format=torch.contiguous_format).eval()
+        model.to(home).to(memory_format=torch.contiguous_format).eval()
         history.seconds = time.perf_counter() - clock["start"]
     return history

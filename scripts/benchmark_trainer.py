@@ -24,7 +24,8 @@ from torchvision.transforms import ToTensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset  # noqa: E402
+from convae import (Autoencoder, ModelConfig, TrainConfig, build_model, evaluate,  # noqa: E402
+                    load_dataset)
 from convae.config import PRECISIONS  # noqa: E402
 from convae.data import torchvision_dataset  # noqa: E402
 from convae.trainer import autocast_dtype, resolve_device, train  # noqa: E402
@@ -50,7 +51,7 @@ def plain_loop(model: torch.nn.Module, seed: int) -> float:
     return seconds
 
 
-def convae_trainer(model: torch.nn.Module, seed: int, cfg: TrainConfig) -> float:
+def convae_trainer(model: Autoencoder, seed: int, cfg: TrainConfig) -> float:
     images = load_dataset("mnist", train=True).images
     start = time.perf_counter()
     train(model, images, cfg)
