@@ -3,7 +3,7 @@
 import streamlit as st
 
 from convae import add_noise, capture_activations
-from convae.analysis import activation_maps
+from convae.activations import activation_maps
 from convae.figures import heatmap_grid, layer_strip
 from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
@@ -56,7 +56,7 @@ def activation_view():
     acts = capture_activations(model, x)
     layers = model.named_layers()
     kinds = {n: type(m).__name__ for n, m in layers}
-    code_layer = [n for n, _ in layers if n.startswith("encoder.")][-1]
+    code_layer = model.code_layer
 
     # -- overview: one panel per main layer
     shown = ["input", *overview_layers([(n, kinds[n]) for n, _ in layers])]

@@ -5,9 +5,9 @@ import streamlit as st
 import torch
 
 from convae import CheckpointError, add_noise, evaluate, image_metrics
-from convae.analysis import (checkerboard_share, checkerboard_strength, compression,
-                             decode_constant)
+from convae.checkerboard import checkerboard_share, checkerboard_strength, decode_constant
 from convae.figures import heatmap_grid, normalise
+from convae.layers import compression
 from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL

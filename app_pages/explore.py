@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from convae import add_noise, image_metrics
-from convae.analysis import CLASSICAL_FILTERS, noise_sweep
+from convae.denoise import CLASSICAL_FILTERS, noise_sweep
 from convae.figures import sweep_figure
 from ui import layout, nav, state, widgets
 from ui.errors import guarded

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from convae import DatasetError, image_metrics
-from convae.analysis import compression, layer_table
+from convae.layers import compression, layer_table
 from ui import layout, nav, state, widgets
 from ui.links import URL
 
@@ -63,7 +63,7 @@ st.subheader("Inside the model")
 left, right = st.columns([2.2, 1])
 with left:
     rows = layer_table(ref.model)
-    code_layer = [r.name for r in rows if r.name.startswith("encoder.")][-1]
+    code_layer = ref.model.code_layer
     table = pd.DataFrame({
         "layer": [r.name for r in rows],
         "type": [r.kind for r in rows],

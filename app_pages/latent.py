@@ -3,8 +3,8 @@
 import streamlit as st
 import torch
 
-from convae.analysis import encode_all, interpolate, pca_2d
 from convae.figures import latent_figure
+from convae.latent import encode_all, interpolate, pca_2d
 from ui import layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL

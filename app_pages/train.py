@@ -6,9 +6,10 @@ import os
 
 import streamlit as st
 
-from convae import ARCHITECTURES, ConvaeError, ModelConfig, TrainConfig, build_model
+from convae import ARCHITECTURES, ConvaeError, TrainConfig
 from convae.checkpoint import to_bytes
 from convae.config import LOSSES
+from convae.fitting import initial_model
 from convae.jobs import JobLimitError, TrainingJob
 from convae.noise import NOISE_KINDS
 from convae.store import safe_name, save_user_model
@@ -94,8 +95,7 @@ def start() -> None:
     if warm and can_continue:
         model = copy.deepcopy(current.model)  # the job copies again; shared models stay put
     else:
-        model = build_model(ModelConfig(arch, train_set.shape), seed=cfg.seed,
-                            output_mean=train_set.subset(limit=limit).mean_intensity())
+        model = initial_model(arch, train_set, cfg)
     new = TrainingJob(model, train_set.images, cfg,
                       test_images=test_set.images[:TEST_IMAGES],
                       sample_images=test_set.floats(slice(0, SAMPLES)),
@@ -167,7 +167,7 @@ def progress_view():
         if snap.samples_in is not None and snap.samples_out is not None:
             st.markdown("**Test images** (never trained on)")
             widgets.picture(snap.samples_in, nrow=SAMPLES // 2, scale=3,
-                            caption="input" + ("" if job.cfg.noise == "none"
+                            caption="input" + ("" if job.cfg.noise.is_clean
                                                else f" with {job.cfg.noise} noise"))
             widgets.picture(snap.samples_out, nrow=SAMPLES // 2, scale=3,
                             caption="reconstruction " + (

@@ -14,16 +14,17 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .data import ImageSet, dataset_names, load_dataset
 from .errors import CheckpointError, ConfigError, ConvaeError, DatasetError
+from .fitting import Fitted, fit, initial_model
 from .metrics import Evaluation, evaluate, image_metrics, reconstruct
 from .models import ARCHITECTURES, Autoencoder, architecture_names, build_model
 from .noise import NOISE_KINDS, Noise, add_noise
-from .train import History, Progress, resolve_device, train
+from .trainer import History, Progress, resolve_device, train
 
 __all__ = [
     "ARCHITECTURES", "Autoencoder", "Checkpoint", "CheckpointError", "ConfigError",
-    "ConvaeError", "DatasetError", "Evaluation", "History", "ImageSet", "ModelConfig",
-    "NOISE_KINDS", "Noise", "Progress", "TrainConfig", "add_noise", "architecture_names",
-    "build_model", "capture_activations", "dataset_names", "evaluate", "image_metrics",
-    "load_checkpoint", "load_dataset", "reconstruct", "resolve_device", "save_checkpoint",
-    "train",
+    "ConvaeError", "DatasetError", "Evaluation", "Fitted", "History", "ImageSet",
+    "ModelConfig", "NOISE_KINDS", "Noise", "Progress", "TrainConfig", "add_noise",
+    "architecture_names", "build_model", "capture_activations", "dataset_names", "evaluate",
+    "fit", "image_metrics", "initial_model", "load_checkpoint", "load_dataset", "reconstruct",
+    "resolve_device", "save_checkpoint", "train",
 ]

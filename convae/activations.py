@@ -1,10 +1,13 @@
-"""Per-layer activations of any architecture, captured with forward hooks."""
+"""Per-layer activations of any architecture, captured with forward hooks, and shown as maps."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from .models import Autoencoder
+from .tensors import eval_mode
 
 CODE = "code"  # the name under which the latent appears in the result
 
@@ -27,7 +30,7 @@ def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.
     """
     captured: dict[str, torch.Tensor] = {"input": x.detach().cpu()}
     layers = model.named_layers()
-    last_encoder = [n for n, _ in layers if n.startswith("encoder.")][-1]
+    last_encoder = model.code_layer
     handles = []
 
     def hook_for(name: str):
@@ -37,17 +40,35 @@ def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.
                 captured[CODE] = captured[name]
         return hook
 
-    was_training = model.training
     try:
         for name, module in layers:
             handles.append(module.register_forward_hook(hook_for(name)))
-        model.eval()
         device = next(model.parameters()).device
-        captured["output"] = model(x.to(device)).detach().float().cpu()
+        with eval_mode(model):
+            captured["output"] = model(x.to(device)).detach().float().cpu()
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     # "output" last, after the decoder's layers
     captured["output"] = captured.pop("output")
     return captured
+
+
+def activation_maps(act: torch.Tensor) -> torch.Tensor:
+    """One image's activation as (channels, H, W) maps for display.
+
+    Args:
+        act: a layer output for one image: (C, H, W), or a flat vector (N,) from a
+            linear layer, which is shown as one map with rows of ceil(sqrt(N)) values
+            (the unused tail is NaN, so a plot leaves it blank).
+    """
+    if act.ndim == 3:
+        return act.float()
+    if act.ndim == 1:
+        n = act.numel()
+        cols = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        flat = torch.full((rows * cols,), float("nan"))
+        flat[:n] = act.float()
+        return flat.view(1, rows, cols)
+    raise ValueError(f"expected one image's activation (C, H, W) or (N,), got {tuple(act.shape)}")

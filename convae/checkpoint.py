@@ -30,7 +30,7 @@ import torch
 import torchvision
 
 from .config import ModelConfig
-from .errors import CheckpointError, ConvaeError
+from .errors import CheckpointError
 from .models import Autoencoder, build_model
 
 FORMAT = "convae-checkpoint"

@@ -13,11 +13,11 @@ import warnings
 from pathlib import Path
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import LOSSES, PRECISIONS, SCHEDULES, ModelConfig, TrainConfig
+from .config import LOSSES, PRECISIONS, SCHEDULES, TrainConfig
 from .data import dataset_names, load_dataset
-from .errors import ConvaeError
-from .metrics import evaluate, evaluate_model_on
-from .models import ARCHITECTURES, build_model
+from .errors import ConvaeError, check_choice
+from .metrics import evaluate_model_on
+from .models import ARCHITECTURES
 from .noise import Noise
 
 
@@ -101,24 +101,20 @@ def cmd_list(_args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from .train import train
+    from .fitting import fit, initial_model
 
-    if args.arch not in ARCHITECTURES:
-        raise ConvaeError(
-            f"unknown architecture {args.arch!r}; choose one of: {', '.join(ARCHITECTURES)} "
-            "(`python -m convae list` describes them)"
-        )
+    check_choice("architecture", args.arch, ARCHITECTURES,
+                 hint="(`python -m convae list` describes them)")
     if args.out.is_dir():
         raise ConvaeError(f"--out {args.out} is a folder; give a file name such as "
                           f"{args.out / (args.arch + '.pt')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after the training
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      loss=args.loss, schedule=args.schedule, noise=str(args.noise),
+                      loss=args.loss, schedule=args.schedule, noise=args.noise,
                       seed=args.seed, limit=args.limit, precision=args.precision)
     train_set = load_dataset(args.dataset, train=True)
     test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)
-    model = build_model(ModelConfig(args.arch, train_set.shape), seed=args.seed,
-                        output_mean=train_set.subset(limit=args.limit).mean_intensity())
+    model = initial_model(args.arch, train_set, cfg)
     n = min(len(train_set), args.limit or len(train_set))
     steps = -(-n // cfg.batch_size) * cfg.epochs
     bar = tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr,
@@ -134,19 +130,23 @@ def cmd_train(args) -> int:
                   f"{s.test_loss:.5f}, {s.seconds:.1f}s ({s.images_per_s:.0f} images/s)"
                   + (f", about {s.eta_s:.0f}s left" if s.epoch < cfg.epochs else ""))
 
-    history = train(model, train_set.images, cfg, test_images=test_set.images[:2000],
-                    on_step=on_step, on_epoch=on_epoch)
+    measuring: tqdm | None = None
+
+    def on_measure(done, total):
+        nonlocal measuring
+        if measuring is None:  # training is over: its bar gives way to this one
+            bar.close()
+            measuring = _images_bar(total, "measuring on the test set", args.quiet)
+        measuring.update(done - measuring.n)
+
+    fitted = fit(model, train_set.images, cfg, test_images=test_set.images[:2000],
+                 eval_images=test_set.images, meta={"dataset": args.dataset},
+                 on_step=on_step, on_epoch=on_epoch, on_measure=on_measure)
     bar.close()
-    noises = [Noise()] + ([args.noise] if not args.noise.is_clean else [])
-    with _images_bar(len(test_set) * len(noises), "measuring on the test set",
-                     args.quiet) as measured:
-        metrics = {"clean" if noise.is_clean else str(noise):
-                   evaluate(model, test_set.images, noise, on_batch=measured.update).to_dict()
-                   for noise in noises}
-    meta = {"dataset": args.dataset, "train_noise": str(args.noise), "train": cfg.to_dict(),
-            "metrics": metrics, "history": history.to_dict(), "test_images": len(test_set)}
-    save_checkpoint(args.out, model, meta)
-    clean = metrics["clean"]
+    if measuring is not None:
+        measuring.close()
+    save_checkpoint(args.out, model, fitted.meta)
+    clean = fitted.metrics["clean"]
     print(f"saved {args.out}: test MSE {clean['mse']:.5f}, PSNR {clean['psnr']:.2f} dB, "
           f"SSIM {clean['ssim']:.3f} on {len(test_set)} {args.dataset} test images")
     return 0

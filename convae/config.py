@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
+from .noise import Noise
 
 SUPPORTED_CHANNELS = (1, 3)  # greyscale (MNIST, Fashion-MNIST) or RGB (CIFAR-10)
 SUPPORTED_SIZES = (28, 32)  # MNIST-like 28x28, CIFAR-10 32x32
@@ -62,7 +63,11 @@ class ModelConfig:
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown model settings {sorted(unknown)}; expected {sorted(known)}")
-        return cls(**{k: tuple(v) if k in ("in_shape", "depths") else v for k, v in d.items()})
+        values = dict(d)
+        for key in ("in_shape", "depths"):  # to_dict writes them as lists
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
 
 LOSSES = ("mse", "bce")
@@ -84,7 +89,8 @@ class TrainConfig:
     lr: float = 2e-3  # 1e-3 in the seeds; 3e-3 killed code channels of the ReLU-coded models
     loss: str = "mse"  # the seeds' loss; "bce" also works as outputs are in [0, 1]
     schedule: str = "constant"  # or "cosine": lr falls to 0 over the run (longer runs)
-    noise: str = "none"  # "KIND:LEVEL" to train a denoiser (noisy input, clean target)
+    # noisy input, clean target: trains a denoiser; "KIND:LEVEL" text is parsed into a Noise
+    noise: Noise = Noise()
     seed: int = 0  # fixes shuffling and training noise
     limit: int | None = None  # use only the first N training images (quick runs)
     channels_last: bool = True  # faster convolutions on CPU (measured)
@@ -94,22 +100,20 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.noise, str):  # as typed on a command line or saved in a checkpoint
+            self.noise = Noise.parse(self.noise)
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown learning-rate schedule {self.schedule!r}; "
-                              f"choose one of {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; "
-                              f"choose one of {', '.join(PRECISIONS)}")
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("learning-rate schedule", self.schedule, SCHEDULES)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values, as saved in a checkpoint: the noise as its ``KIND:LEVEL`` text."""
+        return {**asdict(self), "noise": str(self.noise)}

@@ -26,7 +26,8 @@ import torch
 from torchvision import datasets as tv
 from torchvision.datasets.utils import check_integrity
 
-from .errors import DatasetError
+from .errors import DatasetError, check_choice
+from .tensors import to_unit_float
 
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
 CACHE_DIR_ENV = "CONVAE_CACHE_DIR"
@@ -39,7 +40,7 @@ log = logging.getLogger("convae.data")
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    tv_class: type
+    tv_class: type[tv.VisionDataset]
     files: tuple[str, ...]  # what a user must provide, relative to the data root
     sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
     shape: tuple[int, int, int]
@@ -91,12 +92,12 @@ class ImageSet:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
+        c, h, w = self.images.shape[1:]
+        return c, h, w
 
     def floats(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
         """Images (all, or those at ``index``) as float32 in [0, 1]."""
-        images = self.images if index is None else self.images[index]
-        return images.float().div_(255)
+        return to_unit_float(self.images if index is None else self.images[index])
 
     def mean_intensity(self) -> float:
         """Mean pixel value in [0, 1] (for :func:`convae.models.build_model`)."""
@@ -132,8 +133,7 @@ def cache_dir() -> Path:
 
 
 def _info(name: str) -> DatasetInfo:
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    check_choice("dataset", name, DATASETS, error=DatasetError)
     return DATASETS[name]
 
 
@@ -250,9 +250,11 @@ def _open_torchvision(info: DatasetInfo, root: Path, train: bool):
         raise _not_found(info, root, e) from e
 
 
-def torchvision_dataset(name: str, train: bool = False, root: str | Path | None = None,
+def torchvision_dataset(name: str, *, train: bool, root: str | Path | None = None,
                         transform=None):
     """The plain torchvision dataset object (PIL images, optional ``transform``).
+
+    ``train`` has no default, as in :func:`load_dataset`.
 
     For code that wants torchvision's per-sample interface, such as the benchmark's
     tutorial-style loop; convae itself uses :func:`load_dataset`.
@@ -267,12 +269,13 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, bool, str], ImageSet] = {}
 
 
-def load_dataset(name: str, train: bool = False, root: str | Path | None = None) -> ImageSet:
+def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> ImageSet:
     """Load one split of a dataset into memory (once per process; later calls are free).
 
     Args:
         name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
-        train: the training split if true, else the test split.
+        train: True for the training split, False for the test split. Required: a
+            default would have to pick one, and torchvision's picks the other.
         root: data folder; defaults to ``$CONVAE_DATA_DIR`` or ``./data`` (for MNIST, the
             bundled copy when that folder has none).
 

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from .analysis import PCA, Sweep
+from .denoise import Sweep
+from .latent import PCA
 
 GRID_LINE = 1.0  # white lines between tiles
 
@@ -252,13 +253,13 @@ def latent_figure(pca: PCA, labels: torch.Tensor, classes: Sequence[str],
             projects to a straight line, PCA being linear).
     """
     pts = pca.points.numpy()
-    labels = labels.numpy()
+    label_of = labels.numpy()
     idx = np.arange(len(pts)) if indices is None else indices.numpy()
     fig = go.Figure()
     # WebGL only when SVG would be slow: it draws above SVG and would hide the marks
     scatter = go.Scattergl if len(pts) > 5000 else go.Scatter
     for c, name in enumerate(classes):
-        keep = labels == c
+        keep = label_of == c
         if not keep.any():
             continue
         fig.add_trace(scatter(

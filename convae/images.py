@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
 from .errors import ConvaeError
+from .tensors import to_unit_float
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # ~6300 x 6300: any real photo; refuses decompression bombs
@@ -56,15 +57,15 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-                if img.width * img.height > MAX_PIXELS:
+            with Image.open(io.BytesIO(data), formats=FORMATS) as opened:
+                if opened.width * opened.height > MAX_PIXELS:
                     raise ImageError(
-                        f"the picture claims {img.width} x {img.height} pixels, more than "
-                        f"{MAX_PIXELS:,} allowed; it may be a decompression bomb")
-                img.draft(None, (4 * max(h, w),) * 2)  # JPEG: decode at 1/2 to 1/8 scale
-                img.load()  # decodes now, so truncation errors surface here
-                img = _square(img, max(h, w))
-                img = _to_mode(img, "L" if c == 1 else "RGB")
+                        f"the picture claims {opened.width} x {opened.height} pixels, more "
+                        f"than {MAX_PIXELS:,} allowed; it may be a decompression bomb")
+                opened.draft(None, (4 * max(h, w),) * 2)  # JPEG: decode at 1/2 to 1/8 scale
+                opened.load()  # decodes now, so truncation errors surface here
+                # new images, so they outlive the file, which the with-block closes
+                picture = _to_mode(_square(opened, max(h, w)), "L" if c == 1 else "RGB")
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -75,8 +76,7 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
         raise ImageError(f"the picture is damaged or truncated ({_first_line(e)})") from None
     finally:
         _decode_slots.release()
-    img = img.resize((w, h), Image.Resampling.LANCZOS)
-    return pil_to_tensor(img).float().div(255)
+    return to_unit_float(pil_to_tensor(picture.resize((w, h), Image.Resampling.LANCZOS)))
 
 
 def _square(img: Image.Image, size: int) -> Image.Image:

@@ -1,7 +1,7 @@
 """Training in a background thread, observed through snapshots.
 
-A :class:`TrainingJob` trains its own copy of a model with :func:`convae.train.train`
-on a worker thread. The worker only writes into a lock-protected progress record; any
+A :class:`TrainingJob` trains its own copy of a model with :func:`convae.fitting.fit` on a
+worker thread. The worker only writes into a lock-protected progress record; any
 other thread (a web page polling every half second) reads a consistent, immutable
 :class:`JobSnapshot`. Stopping is a ``threading.Event``: training ends after the current
 optimizer step and the model stays usable.
@@ -21,10 +21,10 @@ import torch
 
 from .config import TrainConfig
 from .errors import ConvaeError
-from .metrics import evaluate, reconstruct
+from .fitting import fit
+from .metrics import reconstruct
 from .models import Autoencoder
-from .noise import Noise
-from .train import EpochStats, Progress, train
+from .trainer import EpochStats, Progress
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 MAX_CURVE_POINTS = 300  # per-step losses are averaged into at most this many points
@@ -106,7 +106,7 @@ class TrainingJob:
         eval_images: measured with MSE/PSNR/SSIM once training ends (clean, and with
             the training noise if any); goes into :attr:`meta` like the CLI's.
         meta: extra fields for the result's checkpoint metadata (e.g. ``dataset``).
-        device: where to train (default: :func:`convae.train.resolve_device`).
+        device: where to train (default: :func:`convae.trainer.resolve_device`).
         threads: CPU threads for training (``torch.set_num_threads`` on the worker);
             default: leave torch's setting alone.
         orphan_after_s: stop (as if :meth:`stop` was called) when :meth:`heartbeat`
@@ -132,7 +132,6 @@ class TrainingJob:
         n = len(train_images) if cfg.limit is None else min(cfg.limit, len(train_images))
         if n == 0:
             raise ConvaeError("there are no training images to train on")
-        Noise.parse(cfg.noise)  # a bad noise fails here, in the caller, not in the worker
         self.cfg = cfg
         self._model = copy.deepcopy(model).cpu()
         for p in self._model.parameters():  # a cached model may have gradients switched off
@@ -158,7 +157,7 @@ class TrainingJob:
         self.n_train = n
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
-        noise = Noise.parse(self.cfg.noise)
+        noise = self.cfg.noise
         return x if noise.is_clean else noise.apply(x, seed=self.cfg.seed)
 
     # ------------------------------------------------------------------ control
@@ -241,25 +240,15 @@ class TrainingJob:
         try:
             if self._threads:
                 torch.set_num_threads(self._threads)
-            history = train(self._model, self._train_images, self.cfg,
-                            test_images=self._test_images, on_step=self._on_step,
-                            on_epoch=self._on_epoch, stop=self._stop, device=self._device)
-            self._model.eval()
+            fitted = fit(self._model, self._train_images, self.cfg,
+                         test_images=self._test_images, eval_images=self._eval_images,
+                         meta=self._meta_extra, on_step=self._on_step, on_epoch=self._on_epoch,
+                         stop=self._stop, device=self._device)
             for p in self._model.parameters():
                 p.requires_grad_(False)
-            noise = Noise.parse(self.cfg.noise)
-            metrics = {}
-            if self._eval_images is not None and len(self._eval_images):
-                metrics["clean"] = evaluate(self._model, self._eval_images).to_dict()
-                if not noise.is_clean:
-                    metrics[str(noise)] = evaluate(self._model, self._eval_images, noise).to_dict()
-            meta = {**self._meta_extra, "train_noise": str(noise), "train": self.cfg.to_dict(),
-                    "metrics": metrics, "history": history.to_dict(),
-                    "train_images": self.n_train,
-                    "test_images": 0 if self._eval_images is None else len(self._eval_images)}
             with self._lock:
-                self.meta = meta
-                self._state = STOPPED if history.stopped else DONE
+                self.meta = fitted.meta
+                self._state = STOPPED if fitted.history.stopped else DONE
         except Exception as e:  # reported through the snapshot, never raised in the UI
             message = str(e) if isinstance(e, ConvaeError) else f"{type(e).__name__}: {e}"
             with self._lock:

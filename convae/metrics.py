@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .noise import Noise
+from .tensors import eval_mode, to_unit_float
 
 MIN_MSE = 1e-10  # PSNR of a perfect copy is reported as 100 dB, not infinity
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # torchmetrics' defaults (Wang et al. 2004)
@@ -93,14 +94,10 @@ def image_metrics(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tenso
 @torch.no_grad()
 def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Run ``model`` in eval mode over a float batch, in chunks; returns float32 on CPU."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
+    with eval_mode(model):
         out = [model(x[i:i + batch_size].to(device)).float().cpu()
                for i in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(out) if out else x.new_empty((0, *x.shape[1:]))
 
 
@@ -140,8 +137,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
     generator = torch.Generator().manual_seed(seed)
     sums = {k: 0.0 for k in ("mse", "psnr", "ssim", "noisy_mse", "noisy_psnr", "noisy_ssim")}
     for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size]
-        x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+        x = to_unit_float(images[i:i + batch_size])
         noisy = noise.apply(x, generator=generator)
         for k, v in image_metrics(reconstruct(model, noisy, batch_size), x).items():
             sums[k] += v.sum().item()
@@ -152,12 +148,12 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
             on_batch(len(x))
     n = len(images)
     mean = {k: v / n for k, v in sums.items()}
-    noisy = {} if noise.is_clean else {
+    noisy_means = {} if noise.is_clean else {
         "noisy_mse": mean["noisy_mse"], "noisy_psnr": mean["noisy_psnr"],
         "noisy_ssim": mean["noisy_ssim"],
     }
     return Evaluation(n=n, noise=str(noise), mse=mean["mse"], psnr=mean["psnr"],
-                      ssim=mean["ssim"], **noisy)
+                      ssim=mean["ssim"], **noisy_means)
 
 
 def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
@@ -165,8 +161,9 @@ def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
                       on_batch: Callable[[int], None] | None = None) -> Evaluation:
     """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images).
 
-    This is what ``python -m convae eval`` and ``checkpoints/index.json`` report, so the
-    two always agree.
+    This is what ``python -m convae eval`` reports. :func:`convae.fitting.fit` measures a
+    new model with :func:`evaluate` on the same test images and noise seed, so ``eval``
+    reproduces the figures in its checkpoint (and in ``checkpoints/index.json``).
     """
     from .data import load_dataset
 

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
+from .tensors import eval_mode
 
 
 class Autoencoder(nn.Module):
@@ -32,15 +33,20 @@ class Autoencoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         # eval mode so that measuring the code shape leaves batch-norm statistics alone
-        was_training = encoder.training
-        with torch.no_grad():
-            self.code_shape = tuple(encoder.eval()(torch.zeros(1, *config.in_shape)).shape[1:])
-        encoder.train(was_training)
+        with torch.no_grad(), eval_mode(encoder):
+            self.code_shape = tuple(encoder(torch.zeros(1, *config.in_shape)).shape[1:])
 
     @property
     def latent_size(self) -> int:
         """Number of values in the code (the compressed representation)."""
         return math.prod(self.code_shape)
+
+    @property
+    def code_layer(self) -> str:
+        """Name of the layer whose output is the code: the encoder's last, e.g.
+        ``"encoder.pool2"`` (as in :meth:`named_layers`)."""
+        last, _ = list(self.encoder.named_children())[-1]
+        return f"encoder.{last}"
 
     @property
     def num_params(self) -> int:
@@ -66,8 +72,9 @@ class Autoencoder(nn.Module):
         they die: seed-sized models (4 code channels) collapsed to a constant output.
         """
         mean = min(max(float(mean), 1e-3), 1 - 1e-3)
-        last = [m for _, m in self.named_layers() if getattr(m, "bias", None) is not None][-1]
-        last.bias.fill_(math.log(mean / (1 - mean)))
+        biases = [bias for _, m in self.named_layers()
+                  if isinstance(bias := getattr(m, "bias", None), torch.Tensor)]
+        biases[-1].fill_(math.log(mean / (1 - mean)))
 
     def named_layers(self) -> list[tuple[str, nn.Module]]:
         """Every layer in the order data flows through it, named ``encoder.conv1`` etc."""
@@ -292,10 +299,7 @@ def build_model(config: ModelConfig, seed: int | None = None,
     Raises:
         ConfigError: the architecture name is unknown.
     """
-    if config.arch not in ARCHITECTURES:
-        raise ConfigError(
-            f"unknown architecture {config.arch!r}; choose one of: {', '.join(ARCHITECTURES)}"
-        )
+    check_choice("architecture", config.arch, ARCHITECTURES)
     if seed is None:
         model = ARCHITECTURES[config.arch].build(config)
     else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 
 NOISE_KINDS = {
     "gaussian": "adds N(0, level^2) to every pixel (level = standard deviation)",
@@ -32,10 +32,7 @@ class Noise:
         if self.kind == "none":
             object.__setattr__(self, "level", 0.0)
             return
-        if self.kind not in NOISE_KINDS:
-            raise ConfigError(
-                f"unknown noise kind {self.kind!r}; choose one of: {', '.join(NOISE_KINDS)}"
-            )
+        check_choice("noise kind", self.kind, NOISE_KINDS)
         hi = MAX_LEVEL[self.kind]
         if not 0 <= self.level <= hi:
             raise ConfigError(f"{self.kind} level must be between 0 and {hi}, got {self.level}")

@@ -1,7 +1,7 @@
 """One epoch of seed 001's model on full MNIST: the tutorial's loop against convae's trainer.
 
 The tutorial way: torchvision's MNIST with ``ToTensor``, a ``DataLoader`` of batch 20,
-Adam at 1e-3, MSE. convae's way: ``convae.train.train`` at its defaults. Both start from
+Adam at 1e-3, MSE. convae's way: ``convae.trainer.train`` at its defaults. Both start from
 the same initial weights, run in the same process one after the other, and are scored
 on the full test set with the same code. Prints a Markdown table for the README.
 
@@ -24,10 +24,11 @@ from torchvision.transforms import ToTensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset  # noqa: E402
+from convae import (Autoencoder, ModelConfig, TrainConfig, build_model, evaluate,  # noqa: E402
+                    load_dataset)
 from convae.config import PRECISIONS  # noqa: E402
 from convae.data import torchvision_dataset  # noqa: E402
-from convae.train import autocast_dtype, resolve_device, train  # noqa: E402
+from convae.trainer import autocast_dtype, resolve_device, train  # noqa: E402
 
 ARCH = "conv-upsample"  # seed 001's model
 
@@ -50,7 +51,7 @@ def plain_loop(model: torch.nn.Module, seed: int) -> float:
     return seconds
 
 
-def convae_trainer(model: torch.nn.Module, seed: int, cfg: TrainConfig) -> float:
+def convae_trainer(model: Autoencoder, seed: int, cfg: TrainConfig) -> float:
     images = load_dataset("mnist", train=True).images
     start = time.perf_counter()
     train(model, images, cfg)

@@ -8,9 +8,10 @@ For every (dataset, architecture) it trains with the recipe below, evaluates on 
 test set (clean, and with Gaussian noise 0.1, 0.3 and 0.5), saves
 ``checkpoints/{dataset}-{arch}.pt`` atomically, and rewrites ``checkpoints/index.json``,
 the table in ``checkpoints/README.md`` and the summary in the top-level ``README.md``.
-Entries for models not retrained in this run are kept. The metrics come from
-``convae.metrics.evaluate_model_on``, the function behind ``python -m convae eval``, so
-``eval FILE --json`` reproduces them exactly.
+Entries for models not retrained in this run are kept. Training and measuring are
+``convae.fitting.fit``'s, as for ``python -m convae train``; it measures with
+``convae.metrics.evaluate`` on the test split and noise seed ``python -m convae eval``
+uses, so ``eval FILE --json`` reproduces the figures exactly.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convae import ModelConfig, Noise, TrainConfig, build_model, load_dataset  # noqa: E402
+from convae import Noise, TrainConfig, dataset_names, load_dataset  # noqa: E402
 from convae.checkpoint import save_checkpoint  # noqa: E402
-from convae.metrics import evaluate_model_on  # noqa: E402
+from convae.fitting import Fitted, fit, initial_model  # noqa: E402
 from convae.models import ARCHITECTURES  # noqa: E402
-from convae.train import train  # noqa: E402
 from convae.zoo import checkpoint_dir, read_index, write_index  # noqa: E402
 
-EVAL_NOISES = ("none", "gaussian:0.1", "gaussian:0.3", "gaussian:0.5")
+# measured besides clean input (the training noise is added if it is not among them)
+EVAL_NOISES = (Noise("gaussian", 0.1), Noise("gaussian", 0.3), Noise("gaussian", 0.5))
 
 # Per-architecture training recipe; anything not named uses TrainConfig's defaults, but
 # for precision: the shipped set was trained in float32, which every CPU computes alike.
@@ -47,25 +48,22 @@ RECIPES: dict[str, dict] = {
     "conv-deep": {"epochs": 15},
     # noisy in, clean out (seed 002); 6 constant-lr epochs of the model without batch norm
     # reached 18.9 dB at noise 0.5, 20 cosine ones 19.3 dB (goal: 20)
-    "denoiser": {"epochs": 20, "schedule": "cosine", "noise": "gaussian:0.5"},
+    "denoiser": {"epochs": 20, "schedule": "cosine", "noise": Noise("gaussian", 0.5)},
     "conv-bn": {"epochs": 10},
 }
-DATASETS = ("mnist", "fashion-mnist")
+SHIPPED_DATASETS = ("mnist", "fashion-mnist")  # what the shipped set covers
 
 
-def entry_for(path: Path, model, dataset: str, cfg: TrainConfig, history,
-              test_limit: int | None = None) -> dict:
-    metrics = {}
-    for spec in EVAL_NOISES:
-        noise = Noise.parse(spec)
-        metrics["clean" if noise.is_clean else spec] = evaluate_model_on(
-            model, dataset, noise, limit=test_limit).to_dict()
+def entry_for(path: Path, fitted: Fitted, dataset: str, cfg: TrainConfig) -> dict:
+    """The index's entry for one checkpoint: its description, in the index's fields."""
+    model, meta = fitted.model, fitted.meta
     return {
         "file": path.name, "arch": model.config.arch, "dataset": dataset,
-        "train_noise": cfg.noise, "latent_size": model.latent_size,
+        "train_noise": meta["train_noise"], "latent_size": model.latent_size,
         "params": model.num_params, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-        "lr": cfg.lr, "schedule": cfg.schedule, "train_seconds": round(history.seconds, 1),
-        "test_images": metrics["clean"]["n"], "metrics": metrics,
+        "lr": cfg.lr, "schedule": cfg.schedule,
+        "train_seconds": round(fitted.history.seconds, 1),
+        "test_images": meta["test_images"], "metrics": meta["metrics"],
     }
 
 
@@ -76,8 +74,7 @@ def train_one(dataset: str, arch: str, out_dir: Path, epochs_scale: float = 1.0,
     cfg = TrainConfig(seed=seed, limit=limit, **recipe)
     train_set = load_dataset(dataset, train=True)
     test_set = load_dataset(dataset, train=False)
-    model = build_model(ModelConfig(arch, train_set.shape), seed=seed,
-                        output_mean=train_set.subset(limit=limit).mean_intensity())
+    model = initial_model(arch, train_set, cfg)
     print(f"== {dataset} / {arch}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}, "
           f"noise {cfg.noise}", flush=True)
 
@@ -85,14 +82,12 @@ def train_one(dataset: str, arch: str, out_dir: Path, epochs_scale: float = 1.0,
         print(f"   epoch {s.epoch:2d}: train {s.train_loss:.5f}  test {s.test_loss:.5f}  "
               f"{s.seconds:5.1f}s", flush=True)
 
-    history = train(model, train_set.images, cfg, test_images=test_set.images[:2000],
-                    on_epoch=on_epoch)
+    fitted = fit(model, train_set.images, cfg, test_images=test_set.images[:2000],
+                 eval_images=test_set.subset(limit=test_limit).images,
+                 also_measure=EVAL_NOISES, meta={"dataset": dataset}, on_epoch=on_epoch)
     path = out_dir / f"{dataset}-{arch}.pt"
-    entry = entry_for(path, model, dataset, cfg, history, test_limit)
-    meta = {"dataset": dataset, "train_noise": cfg.noise, "train": cfg.to_dict(),
-            "metrics": entry["metrics"], "history": history.to_dict(),
-            "test_images": entry["test_images"]}
-    save_checkpoint(path, model, meta)
+    entry = entry_for(path, fitted, dataset, cfg)
+    save_checkpoint(path, model, fitted.meta)
     m = entry["metrics"]
     print(f"   saved {path.name}: clean MSE {m['clean']['mse']:.5f} PSNR "
           f"{m['clean']['psnr']:.2f}; gaussian 0.5 PSNR {m['gaussian:0.5']['psnr']:.2f} "
@@ -101,8 +96,7 @@ def train_one(dataset: str, arch: str, out_dir: Path, epochs_scale: float = 1.0,
 
 
 def sort_key(entry: dict) -> tuple[int, int]:
-    datasets = list(DATASETS) + ["cifar10"]
-    return datasets.index(entry["dataset"]), list(ARCHITECTURES).index(entry["arch"])
+    return dataset_names().index(entry["dataset"]), list(ARCHITECTURES).index(entry["arch"])
 
 
 def update_index(out_dir: Path, entry: dict | None = None) -> list[dict]:
@@ -159,9 +153,8 @@ def write_tables(entries: list[dict], out_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", action="append", choices=("mnist", "fashion-mnist",
-                                                                "cifar10"),
-                        help=f"repeatable; default: {', '.join(DATASETS)}")
+    parser.add_argument("--dataset", action="append", choices=dataset_names(),
+                        help=f"repeatable; default: {', '.join(SHIPPED_DATASETS)}")
     parser.add_argument("--only", action="append", choices=list(ARCHITECTURES),
                         help="retrain only these architectures (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="default: checkpoints/")
@@ -180,7 +173,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if not args.tables_only:
-        for dataset in args.dataset or DATASETS:
+        for dataset in args.dataset or SHIPPED_DATASETS:
             for arch in args.only or ARCHITECTURES:
                 entry = train_one(dataset, arch, out_dir, args.epochs_scale, args.seed,
                                   args.limit, args.test_limit)

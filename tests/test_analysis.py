@@ -1,4 +1,4 @@
-"""convae.analysis: layer table, filters, noise sweep, PCA, interpolation, checkerboards."""
+"""convae's analyses: layer table, filters, noise sweep, PCA, interpolation, checkerboards."""
 
 import math
 
@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from convae import ModelConfig, build_model
-from convae.analysis import (CLASSICAL_FILTERS, activation_maps, checkerboard_strength,
-                             compression, decode_constant, encode_all, gaussian_filter,
-                             interpolate, layer_table, median_filter, noise_sweep, pca_2d)
+from convae.activations import activation_maps
+from convae.checkerboard import checkerboard_strength, decode_constant
+from convae.denoise import CLASSICAL_FILTERS, gaussian_filter, median_filter, noise_sweep
+from convae.latent import encode_all, interpolate, pca_2d
+from convae.layers import compression, layer_table
 from convae.models import ARCHITECTURES
 
 
@@ -173,7 +175,7 @@ def test_checkerboard_strength_is_zero_for_flat_and_large_for_a_grid():
 
 
 def test_checkerboard_share_is_scale_free_and_ignores_rounding_noise():
-    from convae.analysis import checkerboard_share
+    from convae.checkerboard import checkerboard_share
 
     grid = torch.zeros(1, 1, 28, 28)
     grid[..., ::2, ::2] = 1.0
@@ -194,7 +196,7 @@ def test_constant_code_shows_the_transposed_decoder_grid_but_not_upsampling():
     assert up.shape == tr.shape == (1, 1, 28, 28)
     assert checkerboard_strength(up) < 1e-6
     assert checkerboard_strength(tr) > 1e-3
-    from convae.analysis import checkerboard_share
+    from convae.checkerboard import checkerboard_share
     assert checkerboard_share(up) == 0 and checkerboard_share(tr) > 0.9
 
 

@@ -79,11 +79,12 @@ def test_fashion_mnist_loads(fashion_root):
 
 def test_the_data_folder_comes_from_the_environment(data_root, monkeypatch):
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
-    assert len(load_dataset("mnist")) == 10000
+    assert len(load_dataset("mnist", train=False)) == 10000
 
 
 def test_a_second_load_is_served_from_memory(data_root):
-    assert load_dataset("mnist", root=data_root) is load_dataset("mnist", root=data_root)
+    assert load_dataset("mnist", train=False, root=data_root) is load_dataset(
+        "mnist", train=False, root=data_root)
 
 
 def test_floats_are_in_the_unit_range(mnist_test):
@@ -110,7 +111,7 @@ def test_subset_of_a_class_that_does_not_exist(mnist_test, bad):
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar100'; choose one of: "
                                            + ", ".join(dataset_names())):
-        load_dataset("cifar100")
+        load_dataset("cifar100", train=False)
 
 
 @pytest.mark.parametrize("name, root_fixture", [("mnist", "data_root"),
@@ -141,7 +142,7 @@ def test_a_read_only_data_folder_works_and_stays_unchanged(data_root, tmp_path, 
 def test_a_missing_data_folder_names_the_folder_and_the_files(tmp_path, offline):
     root = tmp_path / "no-data-here"
     with pytest.raises(DatasetError, match=re.escape(f"mnist is not in {root}")) as info:
-        load_dataset("mnist", root=root)
+        load_dataset("mnist", train=False, root=root)
     message = str(info.value)
     for f in MNIST_FILES:
         assert f"MNIST/raw/{f}" in message

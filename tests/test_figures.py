@@ -5,7 +5,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from convae.analysis import Sweep, pca_2d
+from convae.denoise import Sweep
+from convae.latent import pca_2d
 from convae.figures import (fit_scale, heatmap_grid, image_grid, latent_figure, layer_strip,
                             loss_figure, normalise, sweep_figure, upscale)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from convae import ModelConfig, TrainConfig, build_model, train
-from convae.train import evaluate_loss as mean_loss
+from convae.trainer import evaluate_loss as mean_loss
 
 CPU = "cpu"  # same device every run, so equal seeds give bit-equal weights
 
@@ -96,7 +96,7 @@ def test_callbacks_receive_sensible_progress(data):
 
 
 def test_resolve_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
-    from convae.train import resolve_device
+    from convae.trainer import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device().type == "cuda"
@@ -182,7 +182,7 @@ def test_unknown_schedule_is_refused():
 
 
 def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(monkeypatch):
-    train_module = importlib.import_module("convae.train")  # `convae.train` is also a function
+    train_module = importlib.import_module("convae.trainer")
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(train_module, "_cpu_has_native_bf16", lambda: True)
     assert train_module.autocast_dtype("auto", cpu) is torch.bfloat16
@@ -221,5 +221,5 @@ def test_bfloat16_training_is_deterministic_too(data):
 
 
 def test_unknown_precision_is_refused():
-    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of auto"):
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of: auto"):
         TrainConfig(precision="fp8")

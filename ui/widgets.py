@@ -126,7 +126,7 @@ def image_row(label: str, images: torch.Tensor, caption: str = "", scale: int | 
 
 def code_as_images(code: torch.Tensor) -> torch.Tensor:
     """One image's code (C, H, W) or (N,) as grey tiles in [0, 1] for display."""
-    from convae.analysis import activation_maps
+    from convae.activations import activation_maps
     from convae.figures import normalise
 
     maps = activation_maps(code).nan_to_num(0.0)

@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .models import Autoencoder
 from .noise import Noise
+from .tensors import eval_mode, to_unit_float
 
 
 def resolve_device(prefer: str | None = None) -> torch.device:
@@ -101,29 +102,31 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+class LossFn(Protocol):
+    """``F.mse_loss`` or ``F.binary_cross_entropy``: (output, target) -> loss."""
+
+    def __call__(self, input: torch.Tensor, target: torch.Tensor, *,
+                 reduction: str = "mean") -> torch.Tensor: ...
+
+
+def _loss_fn(name: str) -> LossFn:
     return F.mse_loss if name == "mse" else F.binary_cross_entropy
-
-
-def to_unit_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 in [0, 1]; float input is returned as is."""
-    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
 
 
 @torch.no_grad()
 def evaluate_loss(model: Autoencoder, images: torch.Tensor, loss: str = "mse",
               noise: Noise = Noise(), seed: int = 0, batch_size: int = 1000) -> float:
     """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``."""
-    model.eval()
     device = next(model.parameters()).device
     fn = _loss_fn(loss)
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
-    for i in range(0, len(images), batch_size):
-        x = to_unit_float(images[i:i + batch_size])
-        noisy = noise.apply(x, generator=generator)
-        out = model(noisy.to(device)).float()
-        total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
+    with eval_mode(model):
+        for i in range(0, len(images), batch_size):
+            x = to_unit_float(images[i:i + batch_size])
+            noisy = noise.apply(x, generator=generator)
+            out = model(noisy.to(device)).float()
+            total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
     return total / len(images)
 
 
@@ -142,7 +145,7 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
         (mean batch loss, whether a stop was requested).
     """
     model.train()
-    noise = Noise.parse(cfg.noise)
+    noise = cfg.noise
     fn = _loss_fn(cfg.loss)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     dtype = autocast_dtype(cfg.precision, data.device)
@@ -206,7 +209,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     dev = resolve_device(str(device) if device is not None else None)
     home = next(model.parameters()).device
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(dev, memory_format=memory_format)
+    model.to(dev).to(memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
     # fused: one kernel for all parameters instead of a few small ops per tensor
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
@@ -219,7 +222,6 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     history = History()
     clock = {"start": time.perf_counter(), "images": 0,
              "total_images": len(data) * cfg.epochs}
-    noise = Noise.parse(cfg.noise)
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -231,7 +233,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
                 break
             tl = None
             if test_images is not None and len(test_images):
-                tl = evaluate_loss(model, test_images, cfg.loss, noise, seed=cfg.seed)
+                tl = evaluate_loss(model, test_images, cfg.loss, cfg.noise, seed=cfg.seed)
             elapsed = time.perf_counter() - clock["start"]  # test losses included
             stats = EpochStats(epoch, loss, tl, seconds, len(data) / seconds,
                                eta_s=elapsed / epoch * (cfg.epochs - epoch))
@@ -239,6 +241,6 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
             if on_epoch is not None:
                 on_epoch(stats)
     finally:
-        model.to(home, memory_format=torch.contiguous_format).eval()
+        model.to(home).to(memory_format=torch.contiguous_format).eval()
         history.seconds = time.perf_counter() - clock["start"]
     return history
