@@ -261,7 +261,7 @@ def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(tmp_pat
     monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "empty"))
     before = snapshot(BUNDLED_DIR)
     clear_cache()
-    test, train_split = load_dataset("mnist"), load_dataset("mnist", train=True)
+    test, train_split = load_dataset("mnist", train=False), load_dataset("mnist", train=True)
     assert (len(test), len(train_split)) == (10000, 60000)
     assert snapshot(BUNDLED_DIR) == before
     assert not (tmp_path / "empty").exists()

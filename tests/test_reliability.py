@@ -330,9 +330,9 @@ def test_a_checkpoint_save_killed_at_random_moments_never_leaves_a_broken_file(
     # what lists checkpoints in the sidebar never offers a leftover (or any dot file)
     (folder / ".half-written.pt").write_bytes(b"")
     monkeypatch.setenv("CONVAE_CHECKPOINT_DIR", str(folder))
-    from ui import state
+    from ui import catalogue
 
-    assert [e.file for e in state.file_entries()] == ["target.pt"]
+    assert [e.file for e in catalogue.file_entries()] == ["target.pt"]
     # and stale temporaries are cleaned (save_checkpoint does it for older than 10 min)
     removed = remove_stale_temporaries(folder, older_than_s=0)
     assert sorted(p.name for p in removed) == sorted(leftovers)
