@@ -137,7 +137,7 @@ def constant_code():
         captions.append(f"{label} — grid: {checkerboard_share(out):.0%} of the variation, "
                         f"size {checkerboard_strength(out):.1e}")
     cols = st.columns(len(shown))
-    for col, img, cap in zip(cols, shown, captions):
+    for col, img, cap in zip(cols, shown, captions, strict=True):
         widgets.picture(img.unsqueeze(0), cap, scale=6, where=col)
 
 
@@ -159,7 +159,7 @@ def zoom():
         titles.append(name(ref))
     cols = st.columns(len(outs) + 1)
     widgets.picture(x[:, :, crop, crop], "original (centre)", scale=10, where=cols[0])
-    for col, o, t in zip(cols[1:], outs, titles):
+    for col, o, t in zip(cols[1:], outs, titles, strict=True):
         widgets.picture(o.unsqueeze(0), t, scale=10, where=col)
     st.plotly_chart(heatmap_grid(torch.stack(errs), titles, cols=len(errs),
                                  colorscale="Inferno", width=1000, max_panel=300),

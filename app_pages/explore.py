@@ -69,10 +69,10 @@ def noisy_view():
                     help="Structural similarity: 1 means identical structure, 0 unrelated.")
 
     if not noise.is_clean and ref.meta.get("train_noise", "none") in ("none", None):
-        layout.explain(":material/info: This model only ever saw clean images, so removing noise is a side "
-                   "effect of its narrow code. A model trained on noisy input does better: "
-                   "pick the **denoiser** architecture, or train with *training noise* on "
-                   "the Train page.")
+        layout.explain(":material/info: This model only ever saw clean images, so removing "
+                       "noise is a side effect of its narrow code. A model trained on noisy "
+                       "input does better: pick the **denoiser** architecture, or train with "
+                       "*training noise* on the Train page.")
     per_image = pd.DataFrame(
         [m_noisy["psnr"].tolist(), m_out["psnr"].tolist(), m_filt["psnr"].tolist(),
          m_noisy["ssim"].tolist(), m_out["ssim"].tolist(), m_filt["ssim"].tolist()],

@@ -89,7 +89,7 @@ with right:
 
 st.subheader("Where next")
 links = st.columns(5)
-for col, page in zip(links, nav.PAGES[1:]):
+for col, page in zip(links, nav.PAGES[1:], strict=True):
     with col:
         st.page_link(page.file, label=page.title, icon=page.icon)
         st.caption(page.blurb)

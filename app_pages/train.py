@@ -9,12 +9,12 @@ import streamlit as st
 from convae import ARCHITECTURES, ConvaeError, TrainConfig
 from convae.checkpoint import to_bytes
 from convae.config import LOSSES
+from convae.figures import loss_figure
 from convae.fitting import initial_model
 from convae.jobs import JobLimitError, TrainingJob
 from convae.noise import NOISE_KINDS
 from convae.store import safe_name, save_user_model
 from convae.zoo import checkpoint_dir
-from convae.figures import loss_figure
 from ui import layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
@@ -202,5 +202,6 @@ if job is not None and job.snapshot().state in ("done", "stopped"):
             st.error(f"Could not write to {checkpoint_dir()}: {e.strerror or e}. Download "
                      "the model instead.")
     c_dl.download_button("Download", lambda: to_bytes(job.model, job.meta),
-                         icon=":material/download:", file_name=file_name, mime="application/octet-stream",
+                         icon=":material/download:", file_name=file_name,
+                         mime="application/octet-stream",
                          key="train_download", width="stretch", on_click="ignore")

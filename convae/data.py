@@ -103,7 +103,7 @@ class ImageSet:
         """Mean pixel value in [0, 1] (for :func:`convae.models.build_model`)."""
         return self.images.float().mean().item() / 255
 
-    def subset(self, classes: list[int] | None = None, limit: int | None = None) -> "ImageSet":
+    def subset(self, classes: list[int] | None = None, limit: int | None = None) -> ImageSet:
         """Only the given class indices, and at most the first ``limit`` images."""
         images, labels = self.images, self.labels
         if classes is not None:

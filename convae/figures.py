@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.colors
@@ -113,7 +113,7 @@ def _tiled_figure(z, customdata, hovertemplate, titles, tops, colorscale_name, c
                   height, title_size=12, zmin=None, zmax=None) -> go.Figure:
     annotations = [dict(x=x, y=y, text=t, showarrow=False, xref="x", yref="y",
                         yanchor="bottom", font=dict(size=title_size))
-                   for t, (x, y) in zip(titles, tops)]
+                   for t, (x, y) in zip(titles, tops, strict=True)]
     heat = go.Heatmap(z=z, customdata=customdata, hovertemplate=hovertemplate,
                       colorscale=safe_colorscale(colorscale_name), zmin=zmin, zmax=zmax,
                       hoverongaps=False,
@@ -185,7 +185,7 @@ def loss_figure(curve: Sequence[tuple[float, float]], train_losses: Sequence[flo
     """Training loss per step (smoothed) and train/test loss per epoch, log scale."""
     fig = go.Figure()
     if curve:
-        xs, ys = zip(*curve)
+        xs, ys = zip(*curve, strict=True)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="train (per batch)",
                                  line=dict(color="rgba(99,110,250,0.45)", width=1.5)))
     if train_losses:

@@ -69,7 +69,8 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError("the file is not a picture Pillow can read; upload a PNG or JPEG") from None
+        raise ImageError(
+            "the file is not a picture Pillow can read; upload a PNG or JPEG") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"the picture is too large to decode safely ({_first_line(e)})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:

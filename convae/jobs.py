@@ -118,7 +118,7 @@ class TrainingJob:
     """
 
     _active_lock = threading.Lock()
-    _active: set["TrainingJob"] = set()
+    _active: set[TrainingJob] = set()
 
     def __init__(self, model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
                  test_images: torch.Tensor | None = None,
@@ -161,7 +161,7 @@ class TrainingJob:
         return x if noise.is_clean else noise.apply(x, seed=self.cfg.seed)
 
     # ------------------------------------------------------------------ control
-    def start(self, max_active: int | None = None) -> "TrainingJob":
+    def start(self, max_active: int | None = None) -> TrainingJob:
         """Start the worker; with ``max_active``, only if fewer jobs than that run in this
         process (checked and counted in one step, so a room clicking Start at the same
         moment cannot get past the limit together).
@@ -222,7 +222,8 @@ class TrainingJob:
             self._stop.set()  # ends after this step; the model stays usable
         with self._lock:
             r = self._record
-            r.epoch, r.epochs, r.step, r.steps_per_epoch = p.epoch, p.epochs, p.step, p.steps_per_epoch
+            r.epoch, r.epochs = p.epoch, p.epochs
+            r.step, r.steps_per_epoch = p.step, p.steps_per_epoch
             r.images_per_s, r.elapsed_s, r.eta_s = p.images_per_s, p.elapsed_s, p.eta_s
             r.step_losses.append(p.loss)
 

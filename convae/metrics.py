@@ -12,8 +12,8 @@ Conventions (so every number convae shows means the same thing):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

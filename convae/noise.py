@@ -45,7 +45,7 @@ class Noise:
         return "none" if self.is_clean else f"{self.kind}:{self.level:g}"
 
     @classmethod
-    def parse(cls, spec: str | None) -> "Noise":
+    def parse(cls, spec: str | None) -> Noise:
         """``"gaussian:0.5"`` -> ``Noise("gaussian", 0.5)``; ``None``/``"none"`` -> clean."""
         if spec is None or spec.strip().lower() in ("", "none"):
             return cls()

@@ -24,8 +24,7 @@ from torchvision.transforms import ToTensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from convae import (Autoencoder, ModelConfig, TrainConfig, build_model, evaluate,  # noqa: E402
-                    load_dataset)
+from convae import Autoencoder, ModelConfig, TrainConfig, build_model, evaluate, load_dataset  # noqa: E402
 from convae.config import PRECISIONS  # noqa: E402
 from convae.data import torchvision_dataset  # noqa: E402
 from convae.trainer import autocast_dtype, resolve_device, train  # noqa: E402

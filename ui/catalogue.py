@@ -16,8 +16,15 @@ from typing import Any
 
 import streamlit as st
 
-from convae import (ARCHITECTURES, Autoencoder, Checkpoint, CheckpointError, ModelConfig,
-                    build_model, load_checkpoint)
+from convae import (
+    ARCHITECTURES,
+    Autoencoder,
+    Checkpoint,
+    CheckpointError,
+    ModelConfig,
+    build_model,
+    load_checkpoint,
+)
 from convae.data import DATASETS
 from convae.zoo import checkpoint_dir, read_index
 

@@ -160,7 +160,7 @@ def _same(value: Any, raw: list[str]) -> bool:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if len(values) != len(raw):
         return False
-    for v, r in zip(values, raw):
+    for v, r in zip(values, raw, strict=True):
         if isinstance(v, bool):
             if r.lower() != str(v).lower():
                 return False
