@@ -1,10 +1,11 @@
-"""The real app in a real browser: every page opens, a slider moves, nothing breaks.
+"""The real app in a real browser: every page opens, a slider moves, nothing breaks; and
+a malicious checkpoint uploaded the way a visitor does is refused.
 
-Starts ``streamlit run app.py`` on a free port, opens every page in headless Chromium
-(Debian's ``/usr/bin/chromium``, driven by Playwright), moves a slider with the
-keyboard, waits for the app to settle, and fails on any exception shown on the page or
-any console error from the app. Screenshots of every page go to ``docs/screenshots/``
-when ``CONVAE_SCREENSHOTS=1``, else to a temporary folder.
+Starts ``streamlit run app.py`` on a free port (the ``app_server`` fixture), opens every
+page in headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright), moves a
+slider with the keyboard, waits for the app to settle, and fails on any exception shown
+on the page or any console error from the app. Screenshots of every page go to
+``docs/screenshots/`` when ``CONVAE_SCREENSHOTS=1``, else to a temporary folder.
 
 Skipped without Chromium or without MNIST, except when ``$CI`` is set (then it fails).
 Models: ``$CONVAE_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/``
@@ -15,20 +16,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-MNIST_FILE = "MNIST/raw/t10k-images-idx3-ubyte.gz"
+from hostile import RunsCode, torch_bytes
+from support import REPO
+
 VIEWPORT = {"width": 1400, "height": 900}
 SETTLE_TIMEOUT_MS = 120_000
+DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 # (URL path as routed in app.py, screenshot name, accessible name of a slider, key)
 PAGES = [
@@ -48,84 +45,10 @@ BENIGN_URLS = re.compile(r"/_stcore/(health|host-config)$")
 MEDIA_URL = re.compile(r"/media/[0-9a-f]+\.\w+")
 
 
-def _missing(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the browser test must not be skipped")
-    pytest.skip(reason)
-
-
-def _data_root() -> Path | None:
-    env = os.environ.get("CONVAE_DATA_DIR")
-    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets", ROOT / "data"]
-    return next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        _missing(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _missing("Playwright is not installed (pip install -r requirements-dev.txt)")
-    data = _data_root()
-    if data is None:
-        _missing("MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)")
-    port = _free_port()
-    env = dict(os.environ, CONVAE_DATA_DIR=str(data),
-               CONVAE_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
-    env.setdefault("CONVAE_CHECKPOINT_DIR", str(ROOT / "checkpoints"))
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
-
-
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
     if os.environ.get("CONVAE_SCREENSHOTS") == "1":
-        folder = ROOT / "docs" / "screenshots"
+        folder = REPO / "docs" / "screenshots"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     return tmp_path_factory.mktemp("screenshots")
@@ -135,7 +58,7 @@ def screenshot(page, path: Path) -> None:
     """A PNG of the viewport; for docs/ reduced to 256 colours (about a third the size,
     no visible change on these flat UI pictures)."""
     page.screenshot(path=str(path))
-    if path.parent == ROOT / "docs" / "screenshots":
+    if path.parent == REPO / "docs" / "screenshots":
         from PIL import Image
 
         with Image.open(path) as im:
@@ -146,14 +69,14 @@ def screenshot(page, path: Path) -> None:
 
 def settle(page) -> None:
     """Wait until the script (or fragment) run is over and the page has drawn."""
-    done = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-    page.wait_for_selector(done, timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_timeout(800)  # a rerun triggered by the last event may start late
-    page.wait_for_selector(done, timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
 
 
-def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, shots):
+def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server, shots):
+    server = app_server.url
     context = browser.new_context(viewport=VIEWPORT)
     problems: list[str] = []
     try:
@@ -219,3 +142,41 @@ def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, sho
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_server,
+                                                                  tmp_path):
+    """AppTest sets the uploader's value directly; this goes the way a visitor does: the
+    browser puts a crafted torch zip (its pickle would run ``touch MARKER``) into the
+    sidebar's ``input[type=file]`` and sends it to the server, and the page must say that
+    it was refused, show no exception, keep the model, and run nothing. Needs a
+    checkpoint for the sidebar's first choice (MNIST, conv-upsample): the shipped set has
+    one."""
+    from playwright.sync_api import expect
+
+    from convae.checkpoint import FORMAT
+
+    marker = tmp_path / "MARKER"
+    evil = torch_bytes({"format": FORMAT, "format_version": 1, "model": RunsCode(marker)})
+    log_start = len(app_server.output())
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(app_server.url)
+        page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        current = page.get_by_role("heading", name="One image through the current model")
+        expect(current).to_contain_text(".pt", timeout=SETTLE_TIMEOUT_MS)  # a file's model
+        model = current.inner_text()
+        sidebar.get_by_text("Upload a checkpoint (.pt)").click()
+        sidebar.locator('input[type="file"]').set_input_files(
+            {"name": "evil.pt", "mimeType": "application/octet-stream", "buffer": evil})
+        message = sidebar.get_by_text("evil.pt was not loaded")
+        expect(message).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
+        page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
+        assert "could run code when loaded, so it was refused" in message.inner_text()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        expect(current).to_have_text(model)  # the model is unchanged
+    finally:
+        page.close()
+    assert not marker.exists(), "the upload ran code on the server"
+    assert "Traceback" not in app_server.output(log_start)
