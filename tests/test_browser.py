@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,9 @@ from support import REPO
 
 VIEWPORT = {"width": 1400, "height": 900}
 SETTLE_TIMEOUT_MS = 120_000
+# A run that an event asks for starts within milliseconds (two key presses on a slider
+# are two requests 20-30 ms apart); this long without a message, the page is settled.
+QUIET_S = 0.3
 DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 # (URL path as routed in app.py, screenshot name, accessible name of a slider, key)
@@ -34,7 +38,7 @@ PAGES = [
     ("inside", "activations", re.compile(r"^Channels"), "ArrowLeft"),
     ("side-by-side", "compare", "Noise level", "ArrowRight"),
     ("codes", "latent", re.compile(r"^Position between A"), "ArrowRight"),
-    ("training", "train", re.compile(r"^Epochs"), "ArrowRight"),
+    ("training", "train", re.compile(r"^Epochs"), "ArrowLeft"),  # 3 -> 1: a short run
 ]
 # Streamlit's client probes a deep link's folder for its endpoints before the root;
 # those two 404s are its own and harmless.
@@ -67,11 +71,60 @@ def screenshot(page, path: Path) -> None:
         small.save(path, optimize=True)
 
 
-def settle(page) -> None:
-    """Wait until the script (or fragment) run is over and the page has drawn."""
+class Runs:
+    """The script runs a page asks the server for, and the ends of those runs, read off
+    the page's websocket: a fast run can begin and end between two looks at the page,
+    these messages cannot (``scripts/browser_load.py`` times runs the same way)."""
+
+    def __init__(self, page):
+        self.events: list[tuple[float, str]] = []  # (time, "asked" | "ended")
+        page.on("websocket", self._watch)
+
+    def _watch(self, ws) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        def sent(payload):
+            if isinstance(payload, bytes) and BackMsg.FromString(payload).WhichOneof(
+                    "type") == "rerun_script":
+                self.events.append((time.monotonic(), "asked"))
+
+        def received(payload):
+            if not isinstance(payload, bytes) or len(payload) > 1000:  # not the big deltas
+                return
+            msg = ForwardMsg.FromString(payload)
+            # a run cut short by a rerun is not an end: the rerun is still to come
+            if (msg.WhichOneof("type") == "script_finished" and msg.script_finished
+                    != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN):
+                self.events.append((time.monotonic(), "ended"))
+
+        ws.on("framesent", sent)
+        ws.on("framereceived", received)
+
+    def mark(self) -> int:
+        """Where the events stand now: pass it to ``settle`` after an action."""
+        return len(self.events)
+
+    def over(self, since: int) -> bool:
+        """A run was asked for after event ``since``, the last one asked for has ended,
+        and nothing has happened for QUIET_S."""
+        events = self.events[since:]
+        asked = [i for i, (_, kind) in enumerate(events) if kind == "asked"]
+        return (bool(asked) and any(kind == "ended" for _, kind in events[asked[-1]:])
+                and time.monotonic() - events[-1][0] >= QUIET_S)
+
+
+def settle(page, runs: Runs, since: int = 0) -> None:
+    """Wait until the runs asked for since ``runs`` stood at ``since`` are over, and the
+    page has drawn them: it says no script is running, and every image has loaded."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_MS / 1000
+    while not runs.over(since):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no run ended within {SETTLE_TIMEOUT_MS / 1000:.0f} s: {runs.events}")
+        page.wait_for_timeout(50)  # lets Playwright deliver the websocket's messages
     page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
-    page.wait_for_timeout(800)  # a rerun triggered by the last event may start late
-    page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)",
+                           timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
 
 
@@ -97,8 +150,9 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
                                 f"({m.location.get('url', '')})")
             page.on("console", on_console)
             page.on("pageerror", lambda e, name=name: problems.append(f"{name}: page {e}"))
+            runs = Runs(page)
             page.goto(f"{server}/{path}")
-            settle(page)
+            settle(page, runs)
             assert page.locator("h1").first.inner_text().strip(), f"{name}: no title"
             screenshot(page, shots / f"{name}.png")
 
@@ -106,9 +160,10 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
             thumb = main.get_by_role("slider", name=slider_name).last
             before = thumb.get_attribute("aria-valuetext")
             thumb.focus()
+            since = runs.mark()
             page.keyboard.press(key)
             page.keyboard.press(key)
-            settle(page)
+            settle(page, runs, since)
             after = thumb.get_attribute("aria-valuetext")
             assert after != before, f"{name}: the slider did not move ({before})"
             exceptions = page.locator('[data-testid="stException"]')
@@ -121,10 +176,11 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
                 page.wait_for_timeout(500)
                 screenshot(page, shots / "compare-checkerboard.png")
             if name == "train":  # a short run to its end: the loss curve and samples
+                since = runs.mark()
                 main.get_by_role("button", name="Start training").click()
                 main.get_by_text("It is now the current model").wait_for(
                     timeout=SETTLE_TIMEOUT_MS)
-                settle(page)
+                settle(page, runs, since)
                 main.get_by_text("It is now the current model").evaluate(
                     "e => e.scrollIntoView({block: 'start'})")
                 page.mouse.move(5, 5)  # no chart toolbar from a hovering pointer
