@@ -9,7 +9,8 @@ on the page or any console error from the app. Screenshots of every page go to
 
 Skipped without Chromium or without MNIST, except when ``$CI`` is set (then it fails).
 Models: ``$CONVAE_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/``
-(without any, the app shows untrained models, which is a valid state too).
+(without any, the app shows untrained models, a valid state for the crawl; the upload
+test needs a model from a file to keep).
 """
 
 from __future__ import annotations
