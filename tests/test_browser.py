@@ -39,7 +39,8 @@ PAGES = [
     ("inside", "activations", re.compile(r"^Channels"), "ArrowLeft"),
     ("side-by-side", "compare", "Noise level", "ArrowRight"),
     ("codes", "latent", re.compile(r"^Position between A"), "ArrowRight"),
-    ("training", "train", re.compile(r"^Epochs"), "ArrowLeft"),  # 3 -> 1: a short run
+    # 3 -> 1 epoch: a short run (5 for the docs' screenshot, where it should look trained)
+    ("training", "train", re.compile(r"^Epochs"), "ArrowLeft"),
 ]
 # Streamlit's client probes a deep link's folder for its endpoints before the root;
 # those two 404s are its own and harmless.
@@ -48,22 +49,25 @@ BENIGN_URLS = re.compile(r"/_stcore/(health|host-config)$")
 # image from the older run that the browser had not fetched yet then 404s (streamlit
 # issues #4825, #9079). Harmless when the page no longer shows that image: checked below.
 MEDIA_URL = re.compile(r"/media/[0-9a-f]+\.\w+")
+DOCS_SHOTS = REPO / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
     if os.environ.get("CONVAE_SCREENSHOTS") == "1":
-        folder = REPO / "docs" / "screenshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SHOTS
     return tmp_path_factory.mktemp("screenshots")
 
 
-def screenshot(page, path: Path) -> None:
+def screenshot(page, path: Path, settle_ms: int = 0) -> None:
     """A PNG of the viewport; for docs/ reduced to 256 colours (about a third the size,
-    no visible change on these flat UI pictures)."""
+    no visible change on these flat UI pictures), and taken ``settle_ms`` after a scroll
+    or a pointer move, so that the picture shows the new view fully drawn."""
+    if path.parent == DOCS_SHOTS:
+        page.wait_for_timeout(settle_ms)
     page.screenshot(path=str(path))
-    if path.parent == REPO / "docs" / "screenshots":
+    if path.parent == DOCS_SHOTS:
         from PIL import Image
 
         with Image.open(path) as im:
@@ -160,6 +164,8 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
             main = page.locator('[data-testid="stMain"]')
             thumb = main.get_by_role("slider", name=slider_name).last
             before = thumb.get_attribute("aria-valuetext")
+            if name == "train" and shots == DOCS_SHOTS:
+                key = "ArrowRight"
             thumb.focus()
             since = runs.mark()
             page.keyboard.press(key)
@@ -174,8 +180,7 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
             if name == "compare":  # the view the README wants: decoders' own patterns
                 page.get_by_text("Checkerboard artifacts").first.evaluate(
                     "e => e.scrollIntoView({block: 'start'})")
-                page.wait_for_timeout(500)
-                screenshot(page, shots / "compare-checkerboard.png")
+                screenshot(page, shots / "compare-checkerboard.png", settle_ms=500)
             if name == "train":  # a short run to its end: the loss curve and samples
                 since = runs.mark()
                 main.get_by_role("button", name="Start training").click()
@@ -185,8 +190,7 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
                 main.get_by_text("It is now the current model").evaluate(
                     "e => e.scrollIntoView({block: 'start'})")
                 page.mouse.move(5, 5)  # no chart toolbar from a hovering pointer
-                page.wait_for_timeout(300)
-                screenshot(page, shots / "train.png")
+                screenshot(page, shots / "train.png", settle_ms=300)
             shown = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
             problems += [f"{name}: broken image {src}" for src, ok in shown if not ok]
