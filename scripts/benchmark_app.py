@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+# No sys.path edit: this script imports neither convae nor ui itself. AppTest runs
+# app.py with the app's folder on sys.path, as `streamlit run` does, so the app finds both.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def percentile(values: list[float], q: float) -> float:

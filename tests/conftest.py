@@ -1,11 +1,13 @@
-"""Shared fixtures for the convae unit tests.
+"""Shared fixtures for the convae tests (the helpers behind them are in ``support.py``).
 
 Real data: the MNIST / Fashion-MNIST files are looked up in ``$CONVAE_DATA_DIR``, else in
-``../shared/datasets`` next to the repository. Tests that need them are skipped when
-they are not there, except when ``$CI`` is set: CI must never pass by silently skipping.
+``../shared/datasets`` next to the repository (else ``./data``). Tests that need them are
+skipped when they are not there, except when ``$CI`` is set: CI must never pass by
+silently skipping.
 
 Every test session gets its own ``$CONVAE_CACHE_DIR`` so that tests never read or write
-the user's cache (``/tmp/convae-cache``).
+the user's cache (``/tmp/convae-cache``); the Streamlit server of the browser tests
+shares it, so that it finds MNIST already extracted.
 """
 
 from __future__ import annotations
@@ -17,34 +19,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from convae.data import DATASETS, load_dataset
+from convae.data import load_dataset
 
-REPO = Path(__file__).resolve().parent.parent
+from support import REPO, data_folder, missing, require_dataset, streamlit_server
 
-
-def _data_root() -> Path | None:
-    env = os.environ.get("CONVAE_DATA_DIR")
-    if env:
-        return Path(env)
-    default = REPO.parent / "shared" / "datasets"
-    return default if default.is_dir() else None
-
-
-def missing_data(reason: str) -> None:
-    """Skip the test, or fail it when running in CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: tests needing data must not be skipped)")
-    pytest.skip(reason)
-
-
-def require_dataset(root: Path | None, name: str) -> Path:
-    """``root`` if it holds the files of dataset ``name``; skips (fails in CI) otherwise."""
-    if root is None:
-        missing_data("no data folder: set CONVAE_DATA_DIR or provide ../shared/datasets")
-    missing = [f for f in DATASETS[name].files if not (root / f).is_file()]
-    if missing:
-        missing_data(f"{name} is not in {root} (missing {', '.join(missing)})")
-    return root
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,12 +40,12 @@ def isolated_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The data folder holding MNIST (skips, or fails in CI, when there is none)."""
-    return require_dataset(_data_root(), "mnist")
+    return require_dataset(data_folder(), "mnist")
 
 
 @pytest.fixture(scope="session")
 def fashion_root() -> Path:
-    return require_dataset(_data_root(), "fashion-mnist")
+    return require_dataset(data_folder(), "fashion-mnist")
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +80,42 @@ def offline(monkeypatch):
 def images() -> torch.Tensor:
     """A small deterministic float batch in [0, 1]: (4, 1, 28, 28)."""
     return torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+# ------------------------------------------------------------------------------ the app
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright; skipped
+    without either, except when ``$CI`` is set (then it fails)."""
+    if not Path(CHROMIUM).exists():
+        missing(f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Server:
+    """A running ``streamlit run app.py``: its URL, its output so far, its models."""
+
+    def __init__(self, url: str, log: Path, checkpoints: Path):
+        self.url, self.log, self.checkpoints = url, log, checkpoints
+
+    def output(self, since: int = 0) -> str:
+        """What the server printed, from character ``since`` on."""
+        return self.log.read_text()[since:]
+
+
+@pytest.fixture(scope="module")
+def app_server(data_root, tmp_path_factory) -> Server:
+    """The real app on 127.0.0.1, on MNIST. Models: ``$CONVAE_CHECKPOINT_DIR`` if set,
+    else the repository's ``checkpoints/`` (never written: the tests save nothing)."""
+    checkpoints = Path(os.environ.get("CONVAE_CHECKPOINT_DIR") or REPO / "checkpoints")
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {"CONVAE_DATA_DIR": str(data_root), "CONVAE_CHECKPOINT_DIR": str(checkpoints)}
+    with streamlit_server(env, log) as url:
+        yield Server(url, log, checkpoints)

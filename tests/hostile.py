@@ -1,5 +1,5 @@
-"""Hostile (and awkward but valid) files a visitor can upload, and data-folder helpers,
-shared by the reliability tests. Everything is generated in memory: nothing to ship."""
+"""Hostile (and awkward but valid) files a visitor can upload, shared by the reliability
+tests. Everything is generated in memory: nothing to ship."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import io
 import os
 import pickle
 import random
-import shutil
-import stat
 import struct
 import zipfile
 from pathlib import Path
@@ -20,8 +18,6 @@ from PIL import Image
 
 from convae import ModelConfig, build_model
 from convae.checkpoint import FORMAT, to_bytes
-
-from conftest import missing_data
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = (1, 28, 28)
@@ -169,30 +165,3 @@ def good_images() -> dict[str, bytes]:
         "tiny.png": png(Image.new("L", (1, 1), 255)),
         "wide.png": png(Image.new("L", (500, 3), 128)),
     }
-
-
-def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every file and folder with its size, mtime and mode: 'nothing changed' checks."""
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        st = p.lstat()
-        out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns, st.st_mode)
-    return out
-
-
-def data_root() -> Path:
-    env = os.environ.get("CONVAE_DATA_DIR")
-    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets"]
-    root = next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
-    if root is None:
-        missing_data("MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)")
-    return root
-
-
-def copy_data(tmp: Path) -> Path:
-    """A writable private copy of MNIST (the shared folder is never written to)."""
-    dst = tmp / "data"
-    shutil.copytree(data_root() / "MNIST", dst / "MNIST")
-    for p in [dst, *dst.rglob("*")]:
-        p.chmod(p.stat().st_mode | stat.S_IWUSR)
-    return dst

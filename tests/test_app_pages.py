@@ -16,35 +16,20 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-MNIST_FILE = "MNIST/raw/t10k-images-idx3-ubyte.gz"
-TIMEOUT = 120  # seconds per script run; the first one loads MNIST
-
-
-def _data_root() -> Path | None:
-    env = os.environ.get("CONVAE_DATA_DIR")
-    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets", ROOT / "data"]
-    return next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
+from support import app_environment, assert_clean, new_app
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(tmp_path_factory, data_root):
     """App environment: data, a checkpoint folder with two tiny models, debug errors."""
-    root = _data_root()
-    if root is None:
-        reason = "MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI is set, so app tests must not be skipped")
-        pytest.skip(reason)
     from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset, train
     from convae.checkpoint import save_checkpoint
     from convae.zoo import write_index
 
     folder = tmp_path_factory.mktemp("checkpoints")
-    train_set = load_dataset("mnist", train=True, root=root)
-    test_set = load_dataset("mnist", train=False, root=root)
+    train_set = load_dataset("mnist", train=True, root=data_root)
+    test_set = load_dataset("mnist", train=False, root=data_root)
     entries = []
     for arch in ("conv-upsample", "conv-transpose"):
         model = build_model(ModelConfig(arch), seed=0)
@@ -59,29 +44,8 @@ def checkpoints(tmp_path_factory):
                         "params": model.num_params, "epochs": 1, "test_images": 200,
                         "metrics": metrics})
     write_index(entries, folder)
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CONVAE_DATA_DIR", str(root))
-        mp.setenv("CONVAE_CHECKPOINT_DIR", str(folder))
-        mp.setenv("CONVAE_DEBUG", "1")  # a caught bug re-raises: AppTest then reports it
+    with app_environment(data_root, folder):
         yield folder
-    torch.set_num_threads(threads)  # app.py lowers it for its own thread
-
-
-def new_app(page: str | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert_clean(at)
-    return at
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def image_urls(at) -> list[str]:

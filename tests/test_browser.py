@@ -1,34 +1,36 @@
-"""The real app in a real browser: every page opens, a slider moves, nothing breaks.
+"""The real app in a real browser: every page opens, a slider moves, nothing breaks; and
+a malicious checkpoint uploaded the way a visitor does is refused.
 
-Starts ``streamlit run app.py`` on a free port, opens every page in headless Chromium
-(Debian's ``/usr/bin/chromium``, driven by Playwright), moves a slider with the
-keyboard, waits for the app to settle, and fails on any exception shown on the page or
-any console error from the app. Screenshots of every page go to ``docs/screenshots/``
-when ``CONVAE_SCREENSHOTS=1``, else to a temporary folder.
+Starts ``streamlit run app.py`` on a free port (the ``app_server`` fixture), opens every
+page in headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright), moves a
+slider with the keyboard, waits for the app to settle, and fails on any exception shown
+on the page or any console error from the app. Screenshots of every page go to
+``docs/screenshots/`` when ``CONVAE_SCREENSHOTS=1``, else to a temporary folder.
 
 Skipped without Chromium or without MNIST, except when ``$CI`` is set (then it fails).
 Models: ``$CONVAE_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/``
-(without any, the app shows untrained models, which is a valid state too).
+(without any, the app shows untrained models, a valid state for the crawl; the upload
+test needs a model from a file to keep).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-MNIST_FILE = "MNIST/raw/t10k-images-idx3-ubyte.gz"
+from hostile import RunsCode, torch_bytes
+from support import REPO
+
 VIEWPORT = {"width": 1400, "height": 900}
 SETTLE_TIMEOUT_MS = 120_000
+# A run that an event asks for starts within milliseconds (two key presses on a slider
+# are two requests 20-30 ms apart); this long without a message, the page is settled.
+QUIET_S = 0.3
+DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 # (URL path as routed in app.py, screenshot name, accessible name of a slider, key)
 PAGES = [
@@ -37,7 +39,8 @@ PAGES = [
     ("activations", "activations", re.compile(r"^Channels"), "ArrowLeft"),
     ("compare", "compare", "Noise level", "ArrowRight"),
     ("latent", "latent", re.compile(r"^Position between A"), "ArrowRight"),
-    ("train", "train", re.compile(r"^Epochs"), "ArrowRight"),
+    # 3 -> 1 epoch: a short run (5 for the docs' screenshot, where it should look trained)
+    ("train", "train", re.compile(r"^Epochs"), "ArrowLeft"),
 ]
 # Streamlit's client probes a deep link's folder for its endpoints before the root;
 # those two 404s are its own and harmless.
@@ -46,96 +49,25 @@ BENIGN_URLS = re.compile(r"/_stcore/(health|host-config)$")
 # image from the older run that the browser had not fetched yet then 404s (streamlit
 # issues #4825, #9079). Harmless when the page no longer shows that image: checked below.
 MEDIA_URL = re.compile(r"/media/[0-9a-f]+\.\w+")
-
-
-def _missing(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the browser test must not be skipped")
-    pytest.skip(reason)
-
-
-def _data_root() -> Path | None:
-    env = os.environ.get("CONVAE_DATA_DIR")
-    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "datasets", ROOT / "data"]
-    return next((p for p in candidates if (p / MNIST_FILE).is_file()), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        _missing(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _missing("Playwright is not installed (pip install -r requirements-dev.txt)")
-    data = _data_root()
-    if data is None:
-        _missing("MNIST not found: set CONVAE_DATA_DIR (or provide ../shared/datasets)")
-    port = _free_port()
-    env = dict(os.environ, CONVAE_DATA_DIR=str(data),
-               CONVAE_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
-    env.setdefault("CONVAE_CHECKPOINT_DIR", str(ROOT / "checkpoints"))
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
+DOCS_SHOTS = REPO / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
     if os.environ.get("CONVAE_SCREENSHOTS") == "1":
-        folder = ROOT / "docs" / "screenshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SHOTS
     return tmp_path_factory.mktemp("screenshots")
 
 
-def screenshot(page, path: Path) -> None:
+def screenshot(page, path: Path, settle_ms: int = 0) -> None:
     """A PNG of the viewport; for docs/ reduced to 256 colours (about a third the size,
-    no visible change on these flat UI pictures)."""
+    no visible change on these flat UI pictures), and taken ``settle_ms`` after a scroll
+    or a pointer move, so that the picture shows the new view fully drawn."""
+    if path.parent == DOCS_SHOTS:
+        page.wait_for_timeout(settle_ms)
     page.screenshot(path=str(path))
-    if path.parent == ROOT / "docs" / "screenshots":
+    if path.parent == DOCS_SHOTS:
         from PIL import Image
 
         with Image.open(path) as im:
@@ -144,16 +76,65 @@ def screenshot(page, path: Path) -> None:
         small.save(path, optimize=True)
 
 
-def settle(page) -> None:
-    """Wait until the script (or fragment) run is over and the page has drawn."""
-    done = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-    page.wait_for_selector(done, timeout=SETTLE_TIMEOUT_MS)
-    page.wait_for_timeout(800)  # a rerun triggered by the last event may start late
-    page.wait_for_selector(done, timeout=SETTLE_TIMEOUT_MS)
+class Runs:
+    """The script runs a page asks the server for, and the ends of those runs, read off
+    the page's websocket: a fast run can begin and end between two looks at the page,
+    these messages cannot (``scripts/browser_load.py`` times runs the same way)."""
+
+    def __init__(self, page):
+        self.events: list[tuple[float, str]] = []  # (time, "asked" | "ended")
+        page.on("websocket", self._watch)
+
+    def _watch(self, ws) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        def sent(payload):
+            if isinstance(payload, bytes) and BackMsg.FromString(payload).WhichOneof(
+                    "type") == "rerun_script":
+                self.events.append((time.monotonic(), "asked"))
+
+        def received(payload):
+            if not isinstance(payload, bytes) or len(payload) > 1000:  # not the big deltas
+                return
+            msg = ForwardMsg.FromString(payload)
+            # a run cut short by a rerun is not an end: the rerun is still to come
+            if (msg.WhichOneof("type") == "script_finished" and msg.script_finished
+                    != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN):
+                self.events.append((time.monotonic(), "ended"))
+
+        ws.on("framesent", sent)
+        ws.on("framereceived", received)
+
+    def mark(self) -> int:
+        """Where the events stand now: pass it to ``settle`` after an action."""
+        return len(self.events)
+
+    def over(self, since: int) -> bool:
+        """A run was asked for after event ``since``, the last one asked for has ended,
+        and nothing has happened for QUIET_S."""
+        events = self.events[since:]
+        asked = [i for i, (_, kind) in enumerate(events) if kind == "asked"]
+        return (bool(asked) and any(kind == "ended" for _, kind in events[asked[-1]:])
+                and time.monotonic() - events[-1][0] >= QUIET_S)
+
+
+def settle(page, runs: Runs, since: int = 0) -> None:
+    """Wait until the runs asked for since ``runs`` stood at ``since`` are over, and the
+    page has drawn them: it says no script is running, and every image has loaded."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_MS / 1000
+    while not runs.over(since):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no run ended within {SETTLE_TIMEOUT_MS / 1000:.0f} s: {runs.events}")
+        page.wait_for_timeout(50)  # lets Playwright deliver the websocket's messages
+    page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)",
+                           timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
 
 
-def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, shots):
+def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server, shots):
+    server = app_server.url
     context = browser.new_context(viewport=VIEWPORT)
     problems: list[str] = []
     try:
@@ -174,18 +155,22 @@ def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, sho
                                 f"({m.location.get('url', '')})")
             page.on("console", on_console)
             page.on("pageerror", lambda e, name=name: problems.append(f"{name}: page {e}"))
+            runs = Runs(page)
             page.goto(f"{server}/{path}")
-            settle(page)
+            settle(page, runs)
             assert page.locator("h1").first.inner_text().strip(), f"{name}: no title"
             screenshot(page, shots / f"{name}.png")
 
             main = page.locator('[data-testid="stMain"]')
             thumb = main.get_by_role("slider", name=slider_name).last
             before = thumb.get_attribute("aria-valuetext")
+            if name == "train" and shots == DOCS_SHOTS:
+                key = "ArrowRight"
             thumb.focus()
+            since = runs.mark()
             page.keyboard.press(key)
             page.keyboard.press(key)
-            settle(page)
+            settle(page, runs, since)
             after = thumb.get_attribute("aria-valuetext")
             assert after != before, f"{name}: the slider did not move ({before})"
             exceptions = page.locator('[data-testid="stException"]')
@@ -195,18 +180,17 @@ def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, sho
             if name == "compare":  # the view the README wants: decoders' own patterns
                 page.get_by_text("Checkerboard artifacts").first.evaluate(
                     "e => e.scrollIntoView({block: 'start'})")
-                page.wait_for_timeout(500)
-                screenshot(page, shots / "compare-checkerboard.png")
+                screenshot(page, shots / "compare-checkerboard.png", settle_ms=500)
             if name == "train":  # a short run to its end: the loss curve and samples
+                since = runs.mark()
                 main.get_by_role("button", name="Start training").click()
                 main.get_by_text("It is now the current model").wait_for(
                     timeout=SETTLE_TIMEOUT_MS)
-                settle(page)
+                settle(page, runs, since)
                 main.get_by_text("It is now the current model").evaluate(
                     "e => e.scrollIntoView({block: 'start'})")
                 page.mouse.move(5, 5)  # no chart toolbar from a hovering pointer
-                page.wait_for_timeout(300)
-                screenshot(page, shots / "train.png")
+                screenshot(page, shots / "train.png", settle_ms=300)
             shown = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
             problems += [f"{name}: broken image {src}" for src, ok in shown if not ok]
@@ -221,27 +205,68 @@ def test_every_page_opens_and_a_slider_moves_without_errors(server, browser, sho
     assert not problems, "\n".join(problems)
 
 
+def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_server,
+                                                                  tmp_path):
+    """AppTest sets the uploader's value directly; this goes the way a visitor does: the
+    browser puts a crafted torch zip (its pickle would run ``touch MARKER``) into the
+    sidebar's ``input[type=file]`` and sends it to the server, and the page must say that
+    it was refused, show no exception, keep the model, and run nothing. Needs a
+    checkpoint for the sidebar's first choice (MNIST, conv-upsample): the shipped set has
+    one."""
+    from playwright.sync_api import expect
+
+    from convae.checkpoint import FORMAT
+
+    marker = tmp_path / "MARKER"
+    evil = torch_bytes({"format": FORMAT, "format_version": 1, "model": RunsCode(marker)})
+    log_start = len(app_server.output())
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(app_server.url)
+        page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        current = page.get_by_role("heading", name="One image through the current model")
+        expect(current).to_contain_text(".pt", timeout=SETTLE_TIMEOUT_MS)  # a file's model
+        model = current.inner_text()
+        sidebar.get_by_text("Upload a checkpoint (.pt)").click()
+        sidebar.locator('input[type="file"]').set_input_files(
+            {"name": "evil.pt", "mimeType": "application/octet-stream", "buffer": evil})
+        message = sidebar.get_by_text("evil.pt was not loaded")
+        expect(message).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
+        page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
+        assert "could run code when loaded, so it was refused" in message.inner_text()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        expect(current).to_have_text(model)  # the model is unchanged
+    finally:
+        page.close()
+    assert not marker.exists(), "the upload ran code on the server"
+    assert "Traceback" not in app_server.output(log_start)
+
+
 def _metric_values(page) -> list[str]:
     return page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]').all_inner_texts()
 
 
-def test_a_copied_link_reopens_the_same_view_in_a_new_browser(server, browser, shots):
+def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_server, shots):
     """Move sliders, copy the address, open it in a fresh browser context (no shared
     session, no cookies): the same sliders and the same PSNR/SSIM figures."""
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     other = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
         page = context.new_page()
-        page.goto(f"{server}/explore")
-        settle(page)
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/explore")
+        settle(page, runs)
         main = page.locator('[data-testid="stMain"]')
         for name, presses in (("Noise level", 3), ("How many", 2)):
+            mark = runs.mark()
             main.get_by_role("slider", name=name).last.focus()
             for _ in range(presses):
                 page.keyboard.press("ArrowRight")
-            settle(page)
+            settle(page, runs, mark)
+        mark = runs.mark()
         main.get_by_role("button", name="New").click()  # another random draw
-        settle(page)
+        settle(page, runs, mark)
         url = page.url
         assert "explore_level=0.45" in url and "explore_count=10" in url, url
         assert "explore_draw=1" in url, url
@@ -251,8 +276,9 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(server, browser, s
         assert len(figures) == 4
 
         copy = other.new_page()
+        copy_runs = Runs(copy)
         copy.goto(url)
-        settle(copy)
+        settle(copy, copy_runs)
         copied = copy.locator('[data-testid="stMain"]')
         assert copied.get_by_role("slider", name="Noise level").last.get_attribute(
             "aria-valuetext") == level
@@ -260,38 +286,40 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(server, browser, s
         assert copy.locator('[data-testid="stException"]').count() == 0
 
         # the share control: the same link, and a QR code of it
+        mark = runs.mark()
         page.locator('[data-testid="stSidebar"]').get_by_role(
             "button", name=re.compile("Share this view")).click()
-        popover = page.locator('[data-testid="stDialog"]')
-        popover.locator("code").first.wait_for()
-        popover.locator("img").first.wait_for()
-        assert popover.locator("code").first.inner_text().replace("\n", "") == url
-        assert popover.locator("img").count() == 1
-        page.wait_for_timeout(300)
-        screenshot(page, shots / "share.png")
+        settle(page, runs, mark)
+        dialog = page.locator('[data-testid="stDialog"]')
+        dialog.locator("img").first.wait_for()
+        assert dialog.locator("code").first.inner_text().replace("\n", "") == url
+        assert dialog.locator("img").count() == 1
+        screenshot(page, shots / "share.png", settle_ms=300)
         page.keyboard.press("Escape")
 
         # presenter mode, as a link opens it: the model's output on the first screen
+        mark = copy_runs.mark()
         copy.goto(url + "&present=1")
-        settle(copy)
-        row = copy.get_by_text("Model output", exact=True).first
-        box = row.bounding_box()
+        settle(copy, copy_runs, mark)
+        box = copy.get_by_text("Model output", exact=True).first.bounding_box()
         assert box is not None and box["y"] + box["height"] < 720, box
         assert copy.get_by_role("switch", name="Presenter mode").is_checked()
         copy.mouse.move(5, 5)
-        screenshot(copy, shots / "presenter.png")
+        screenshot(copy, shots / "presenter.png", settle_ms=300)
     finally:
         context.close()
         other.close()
 
 
-def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(server, browser, shots):
+def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, app_server,
+                                                                       shots):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
     try:
         page = context.new_page()
-        page.goto(f"{server}/explore?explore_level=0.5")
-        settle(page)
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/explore?explore_level=0.5")
+        settle(page, runs)
         sidebar = page.locator('[data-testid="stSidebar"]').bounding_box()
         assert sidebar is None or sidebar["x"] + sidebar["width"] <= 1, sidebar  # folded away
         title = page.locator("h1").first.bounding_box()
@@ -300,6 +328,6 @@ def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(server, br
         assert title and picture and noise
         assert title["y"] < picture["y"] < noise["y"]  # right under the title
         assert picture["y"] < 844
-        screenshot(page, shots / "phone.png")
+        screenshot(page, shots / "phone.png", settle_ms=300)
     finally:
         context.close()

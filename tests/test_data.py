@@ -1,6 +1,5 @@
 import io
 import re
-import shutil
 import stat
 import urllib.request
 from pathlib import Path
@@ -13,6 +12,7 @@ from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dat
 from convae.data import source_root, clear_cache, dataset_names
 
 from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar, write_fake_cifar
+from support import copy_mnist, tree_snapshot
 
 MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
@@ -32,17 +32,6 @@ def own_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("CONVAE_CACHE_DIR", str(cache))
     return cache
-
-
-def snapshot(folder: Path) -> dict:
-    """Everything that writing, adding or deleting in ``folder`` would change."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_mode)
-            for p in [folder, *sorted(folder.rglob("*"))]}
-
-
-def copy_mnist(data_root: Path, to: Path) -> Path:
-    shutil.copytree(data_root / "MNIST", to / "MNIST")
-    return to
 
 
 def make_read_only(folder: Path) -> None:
@@ -118,10 +107,10 @@ def test_unknown_dataset_lists_the_known_ones():
                                                  ("fashion-mnist", "fashion_root")])
 def test_loading_leaves_the_data_folder_unchanged(request, own_cache, name, root_fixture):
     data_root = request.getfixturevalue(root_fixture)
-    before = snapshot(data_root)
+    before = tree_snapshot(data_root)
     load_dataset(name, train=True, root=data_root)
     load_dataset(name, train=False, root=data_root)
-    assert snapshot(data_root) == before
+    assert tree_snapshot(data_root) == before
     # the files were extracted in the cache instead
     assert list(own_cache.rglob("t10k-images-idx3-ubyte"))
 
@@ -130,11 +119,11 @@ def test_a_read_only_data_folder_works_and_stays_unchanged(data_root, tmp_path, 
     root = copy_mnist(data_root, tmp_path / "ro")
     make_read_only(root)
     try:
-        before = snapshot(root)
+        before = tree_snapshot(root)
         ds = load_dataset("mnist", train=False, root=root)
         assert ds.images.shape == (10000, 1, 28, 28)
         # as root, permission bits do not stop writes: check that none happened
-        assert snapshot(root) == before
+        assert tree_snapshot(root) == before
     finally:
         make_writable(root)
 
@@ -154,10 +143,10 @@ def test_a_corrupted_archive_is_a_dataset_error(data_root, tmp_path, own_cache, 
     root = copy_mnist(data_root, tmp_path / "data")
     bad = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     bad.write_bytes(b"this is not gzip data" * 100)
-    before = snapshot(root)
+    before = tree_snapshot(root)
     with pytest.raises(DatasetError, match=re.escape(f"mnist in {root} is damaged")):
         load_dataset("mnist", train=False, root=root)
-    assert snapshot(root) == before
+    assert tree_snapshot(root) == before
 
 
 def test_a_repaired_data_folder_loads_again(data_root, tmp_path, own_cache, offline):
@@ -234,13 +223,13 @@ def test_a_download_never_lands_in_a_data_folder_that_holds_files(tmp_path, monk
                                                                  own_cache):
     root = tmp_path / "data"
     make_cifar(root)  # official checksums not patched: torchvision calls it corrupted
-    before = snapshot(root)
+    before = tree_snapshot(root)
     server = FakeServer()
     monkeypatch.setattr(urllib.request, "urlopen", server.urlopen)
     with pytest.raises(DatasetError, match=re.escape(f"cifar10 in {root} is damaged")):
         load_dataset("cifar10", train=False, root=root)
     assert server.urls  # a download was attempted...
-    assert snapshot(root) == before  # ...but not into the user's folder
+    assert tree_snapshot(root) == before  # ...but not into the user's folder
     assert list(own_cache.rglob("cifar-10-python.tar.gz"))
 
 
@@ -259,11 +248,11 @@ def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(tmp_pat
     from convae.data import BUNDLED_DIR
 
     monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "empty"))
-    before = snapshot(BUNDLED_DIR)
+    before = tree_snapshot(BUNDLED_DIR)
     clear_cache()
     test, train_split = load_dataset("mnist", train=False), load_dataset("mnist", train=True)
     assert (len(test), len(train_split)) == (10000, 60000)
-    assert snapshot(BUNDLED_DIR) == before
+    assert tree_snapshot(BUNDLED_DIR) == before
     assert not (tmp_path / "empty").exists()
     # a data folder with its own MNIST takes precedence over the bundled copy
     assert source_root("mnist") == BUNDLED_DIR

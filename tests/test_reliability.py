@@ -3,7 +3,7 @@ uploads (through the exact functions the pages call with the uploaded bytes), me
 bounds, interrupted training and saving, and the server settings.
 
 The same uploads through the pages themselves (AppTest) and broken data folders are in
-``test_reliability_app.py``; one real-browser upload in ``test_reliability_browser.py``.
+``test_reliability_app.py``; one real-browser upload in ``test_browser.py``.
 Memory is measured in a fresh subprocess (``ru_maxrss``), where a high-water mark means
 something; Pillow's and torch's buffers are invisible to ``tracemalloc``.
 """

@@ -10,23 +10,19 @@ from __future__ import annotations
 import stat
 
 import pytest
-import torch
 
 from convae import ModelConfig, build_model
 from convae.checkpoint import to_bytes
 from convae.jobs import TrainingJob
 
-from hostile import (MNIST_FILE, ROOT, copy_data, data_root, good_images, hostile_checkpoints,
-                     hostile_images, snapshot)
-
-TIMEOUT = 120  # seconds per AppTest script run (the first one loads MNIST)
+from hostile import MNIST_FILE, good_images, hostile_checkpoints, hostile_images
+from support import app_environment, copy_mnist, new_app, tree_snapshot
 
 
 @pytest.fixture(scope="module")
-def app_env(tmp_path_factory):
+def app_env(tmp_path_factory, data_root):
     """MNIST, a checkpoint folder with one quick model (untrained weights are a valid
     checkpoint), and CONVAE_DEBUG so that any bug the app catches is re-raised."""
-    root = data_root()
     from convae.checkpoint import save_checkpoint
     from convae.zoo import write_index
 
@@ -35,24 +31,8 @@ def app_env(tmp_path_factory):
     save_checkpoint(folder / "mnist-conv-upsample.pt", model, {"dataset": "mnist"})
     write_index([{"file": "mnist-conv-upsample.pt", "arch": "conv-upsample",
                   "dataset": "mnist", "train_noise": "none", "metrics": {}}], folder)
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CONVAE_DATA_DIR", str(root))
-        mp.setenv("CONVAE_CHECKPOINT_DIR", str(folder))
-        mp.setenv("CONVAE_DEBUG", "1")
+    with app_environment(data_root, folder):
         yield folder
-    torch.set_num_threads(threads)  # app.py lowers it
-
-
-def new_app(page: str | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_sidebar_refuses_every_hostile_checkpoint_and_keeps_the_model(app_env, tmp_path):
@@ -110,16 +90,17 @@ def test_the_page_heartbeat_reaches_a_running_job(app_env):
 
 
 # ========================================================================== 6. data
-def test_a_read_only_data_folder_is_used_and_never_changed(app_env, tmp_path, monkeypatch):
-    data = copy_data(tmp_path)
+def test_a_read_only_data_folder_is_used_and_never_changed(app_env, data_root, tmp_path,
+                                                          monkeypatch):
+    data = copy_mnist(data_root, tmp_path / "data")
     for p in [*data.rglob("*"), data]:
         p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    before = snapshot(data)
+    before = tree_snapshot(data)
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data))
     at = new_app("app_pages/explore.py")
     assert not at.error, [e.value for e in at.error]
     assert at.metric  # the page measured the model on the data
-    assert snapshot(data) == before
+    assert tree_snapshot(data) == before
 
 
 def test_a_missing_data_folder_is_named_on_the_page(app_env, tmp_path, monkeypatch, offline):
@@ -132,16 +113,16 @@ def test_a_missing_data_folder_is_named_on_the_page(app_env, tmp_path, monkeypat
     assert "is not on this server" in errors and str(missing) in errors
 
 
-def test_a_damaged_dataset_file_is_named_and_nothing_is_deleted(app_env, tmp_path,
+def test_a_damaged_dataset_file_is_named_and_nothing_is_deleted(app_env, data_root, tmp_path,
                                                                 monkeypatch, offline):
-    data = copy_data(tmp_path)
+    data = copy_mnist(data_root, tmp_path / "data")
     damaged = data / MNIST_FILE
     raw = damaged.read_bytes()
     damaged.write_bytes(raw[: len(raw) // 2])
-    before = snapshot(data)
+    before = tree_snapshot(data)
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data))
-    at = new_app("app_pages/explore.py")
+    at = new_app("app_pages/explore.py", clean=False)  # the error is the point
     errors = " ".join(e.value for e in at.error)
     assert "t10k-images-idx3-ubyte.gz is not the official file" in errors, errors
     assert str(data) in errors
-    assert snapshot(data) == before
+    assert tree_snapshot(data) == before

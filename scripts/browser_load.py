@@ -19,10 +19,11 @@ Every wait is bounded and the whole run stops by itself (``--deadline`` for the 
 visits, then at most two minutes for the final checks). Prints a
 Markdown table; exit status 1 if there were errors or the isolation checks failed.
 
-    CONVAE_DATA_DIR=../shared/datasets python scripts/load_test.py [--sessions 8]
+    CONVAE_DATA_DIR=../shared/datasets python scripts/browser_load.py [--sessions 8]
 
-Needs Playwright and Chromium (``/usr/bin/chromium``). Not a test: pytest never
-collects it (it lives in ``scripts/``).
+Needs Playwright and Chromium (``/usr/bin/chromium``). Not a test: it lives outside
+``tests/`` and its name matches neither of pytest's ``test_*.py`` and ``*_test.py``, so
+pytest never collects it, even when pointed at ``scripts/``.
 """
 
 from __future__ import annotations
