@@ -13,9 +13,12 @@ import torch
 from ui import errors, layout, links, nav, sidebar, state
 
 # the icon is a local file: a Material icon here would be fetched from Google's servers
-st.set_page_config(page_title="convae: see an autoencoder think",
-                   page_icon=str(Path(__file__).parent / "ui" / "favicon.png"),
-                   layout="wide", initial_sidebar_state="auto")
+st.set_page_config(
+    page_title="convae: see an autoencoder think",
+    page_icon=str(Path(__file__).parent / "ui" / "favicon.png"),
+    layout="wide",
+    initial_sidebar_state="auto",
+)
 
 # The pages run small batches: one thread answers fastest and leaves the other core to
 # a training job or another user (two threads on a busy 2-core CPU wait on each other).
@@ -27,8 +30,7 @@ opened_with = links.snapshot() if links.first_run() else None
 # The pages live in app_pages/, not pages/: Streamlit would take a pages/ folder for an
 # old-style multipage app and, on a server's first run, run a deep-linked page without
 # this router. Each page's URL path is its file name (/explore, /activations, ...).
-PAGES = [st.Page(p.file, title=p.title, icon=p.icon, default=p is nav.PAGES[0])
-         for p in nav.PAGES]
+PAGES = [st.Page(p.file, title=p.title, icon=p.icon, default=p is nav.PAGES[0]) for p in nav.PAGES]
 page = st.navigation(PAGES)
 
 unused: list[str] = []

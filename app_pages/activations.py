@@ -14,16 +14,21 @@ RESHAPE = ("Flatten", "Unflatten")  # same numbers, other shape: nothing new to 
 MAX_PANELS = 32
 
 st.title(nav.title(__file__, "Activations: inside the network"))
-layout.explain("Each layer turns its input into several **feature maps** (channels). Bright means "
-           "a large value: the filter found its pattern there. Follow one image from the input, "
-           "through the narrow code, back to the reconstruction.")
+layout.explain(
+    "Each layer turns its input into several **feature maps** (channels). Bright means "
+    "a large value: the filter found its pattern there. Follow one image from the input, "
+    "through the narrow code, back to the reconstruction."
+)
 
 ref = state.current_model()
 dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
 if not ref.trained:
-    st.warning("The current model is **untrained**: its feature maps are random filters. "
-               "Compare them with a trained model's!", icon=":material/casino:")
+    st.warning(
+        "The current model is **untrained**: its feature maps are random filters. "
+        "Compare them with a trained model's!",
+        icon=":material/casino:",
+    )
 
 
 def overview_layers(names_kinds):
@@ -47,8 +52,11 @@ def shape_text(t) -> str:
 def activation_view():
     c_img, c_noise = st.columns([1, 3])
     with c_img:
-        index = int(st.number_input(f"Test image (0-{len(test) - 1})", 0, len(test) - 1, 0,
-                                    key="act_index", bind=URL))
+        index = int(
+            st.number_input(
+                f"Test image (0-{len(test) - 1})", 0, len(test) - 1, 0, key="act_index", bind=URL
+            )
+        )
     with c_noise:
         noise, seed = widgets.noise_controls("act", default_kind="none", default_level=0.3)
     x = add_noise(test.floats(slice(index, index + 1)), noise.kind, noise.level, seed=seed)
@@ -64,14 +72,21 @@ def activation_view():
     for name in shown:
         maps = activation_maps(acts[name][0])
         short = name.split(".")[-1] + (" = code" if name == code_layer else "")
-        panels.append((f"<b>{short}</b><br>{shape_text(acts[name]).replace(' x ', '×')}",
-                       maps.mean(0).numpy() if len(maps) > 1 else maps[0].numpy()))
-    st.subheader(f"The journey of test image #{index}"
-                 + ("" if noise.is_clean else f" with {noise} noise"))
+        panels.append(
+            (
+                f"<b>{short}</b><br>{shape_text(acts[name]).replace(' x ', '×')}",
+                maps.mean(0).numpy() if len(maps) > 1 else maps[0].numpy(),
+            )
+        )
+    st.subheader(
+        f"The journey of test image #{index}" + ("" if noise.is_clean else f" with {noise} noise")
+    )
     st.plotly_chart(layer_strip(panels), key="act_strip")
-    st.caption("Left to right: the encoder shrinks the picture into the code, the decoder "
-               "grows it back. Each panel averages the layer's channels and is scaled to its "
-               "own range (a summary: pick a layer below to see every channel).")
+    st.caption(
+        "Left to right: the encoder shrinks the picture into the code, the decoder "
+        "grows it back. Each panel averages the layer's channels and is scaled to its "
+        "own range (a summary: pick a layer below to see every channel)."
+    )
 
     # -- one layer in detail
     st.subheader("One layer, channel by channel")
@@ -81,38 +96,50 @@ def activation_view():
     c_layer, c_range, c_scale = st.columns([2, 2.4, 0.9], vertical_alignment="bottom")
     if st.session_state.get("act_layer") not in options:
         st.session_state["act_layer"] = code_layer
-    layer = c_layer.selectbox("Layer", options, key="act_layer", format_func=labels.get,
-                              bind=URL)
+    layer = c_layer.selectbox("Layer", options, key="act_layer", format_func=labels.get, bind=URL)
     maps = activation_maps(acts[layer][0])
     n = len(maps)
     if n > 1:
         hi = min(n, MAX_PANELS) - 1
         lo_ch, hi_ch = c_range.slider(
-            f"Channels (this layer has {n}; up to {MAX_PANELS} at a time)", 0, n - 1,
-            (0, min(hi, 15)), key=f"act_channels_{n}", bind=URL)
+            f"Channels (this layer has {n}; up to {MAX_PANELS} at a time)",
+            0,
+            n - 1,
+            (0, min(hi, 15)),
+            key=f"act_channels_{n}",
+            bind=URL,
+        )
         if hi_ch - lo_ch + 1 > MAX_PANELS:
             hi_ch = lo_ch + MAX_PANELS - 1
             c_range.caption(f"Showing channels {lo_ch}-{hi_ch} (the first {MAX_PANELS}).")
     else:
         lo_ch, hi_ch = 0, 0
         c_range.caption("This layer has a single channel.")
-    shared = c_scale.toggle("Shared scale", value=True, key="act_shared", bind=URL,
-                            help="On: brightness means the same value in every panel. Off: "
-                                 "each panel uses its own range, so faint patterns show.")
+    shared = c_scale.toggle(
+        "Shared scale",
+        value=True,
+        key="act_shared",
+        bind=URL,
+        help="On: brightness means the same value in every panel. Off: "
+        "each panel uses its own range, so faint patterns show.",
+    )
     rgb = layer in ("input", "output") and maps.shape[0] == 3
     titles = [("R", "G", "B")[c] if rgb else f"channel {c}" for c in range(lo_ch, hi_ch + 1)]
-    sel = maps[lo_ch:hi_ch + 1]
+    sel = maps[lo_ch : hi_ch + 1]
     c_fig, c_info = st.columns([4, 1])
     with c_fig:
-        st.plotly_chart(heatmap_grid(sel, titles, cols=8, shared_scale=shared, width=650),
-                        key="act_detail")
+        st.plotly_chart(
+            heatmap_grid(sel, titles, cols=8, shared_scale=shared, width=650), key="act_detail"
+        )
     with c_info:
         widgets.picture(x, "the input image", scale=4)
         finite = sel[sel.isfinite()]
         zero = (finite == 0).float().mean().item() if finite.numel() else 0.0
-        st.caption(f"**{labels[layer]}**  \nvalues {finite.min():.2f} to {finite.max():.2f}, "
-                   f"mean {finite.mean():.2f}; {zero:.0%} exactly zero "
-                   "(after a ReLU, zero means the filter did not fire).")
+        st.caption(
+            f"**{labels[layer]}**  \nvalues {finite.min():.2f} to {finite.max():.2f}, "
+            f"mean {finite.mean():.2f}; {zero:.0%} exactly zero "
+            "(after a ReLU, zero means the filter did not fire)."
+        )
         if rgb:
             st.caption("Colour images have three input channels: red, green and blue.")
 

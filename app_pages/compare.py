@@ -15,8 +15,10 @@ from ui.links import URL
 TEST_IMAGES = 500
 
 st.title(nav.title(__file__))
-layout.explain("Several models, the same test images, the same noise. The table says which "
-           "reconstructs best; the checkerboard section shows *how* the decoders differ.")
+layout.explain(
+    "Several models, the same test images, the same noise. The table says which "
+    "reconstructs best; the checkerboard section shows *how* the decoders differ."
+)
 
 dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
@@ -32,11 +34,15 @@ def default_selection() -> list[str]:
 
 
 selected = st.multiselect(
-    "Models to compare (pick two or more)", list(choices), default=default_selection(),
-    key=f"compare_models_{dataset}", bind=URL,
+    "Models to compare (pick two or more)",
+    list(choices),
+    default=default_selection(),
+    key=f"compare_models_{dataset}",
+    bind=URL,
     format_func=lambda i: choices[i].full_label if i in choices else i,
     help="Pretrained checkpoints, your session's models, and untrained versions of every "
-         "architecture, all for the dataset chosen in the sidebar.")
+    "architecture, all for the dataset chosen in the sidebar.",
+)
 if len(selected) < 2:
     st.info("Pick at least two models to compare.", icon=":material/touch_app:")
     st.stop()
@@ -48,8 +54,10 @@ for mid in selected:
     except CheckpointError as e:
         st.warning(f"{choices[mid].full_label if mid in choices else mid} is left out: {e}")
 if len(refs) < 2:
-    st.info("Fewer than two of the chosen models can be used: pick another one.",
-            icon=":material/touch_app:")
+    st.info(
+        "Fewer than two of the chosen models can be used: pick another one.",
+        icon=":material/touch_app:",
+    )
     st.stop()
 
 
@@ -89,18 +97,29 @@ def side_by_side():
         c = compression(ref.model)
         widgets.image_row(ref.arch, out, short_name(ref), label_width=1.4)
         ev = clean_eval(ref.key, dataset, ref.model)
-        rows.append({"model": name(ref), "parameters": ref.model.num_params,
-                     "code size": c.code_size,
-                     "PSNR here (dB)": m["psnr"].mean().item(),
-                     "SSIM here": m["ssim"].mean().item(),
-                     f"PSNR clean, {TEST_IMAGES} test images (dB)": ev["psnr"],
-                     f"SSIM clean, {TEST_IMAGES} test images": ev["ssim"]})
-    st.dataframe(pd.DataFrame(rows).style.format(precision=2).highlight_max(
-        subset=[k for k in rows[0] if "PSNR" in k or "SSIM" in k], color="#c8f0d8"),
-        hide_index=True, width="stretch")
-    st.caption(f"“Here” = the {len(x)} images above with the noise above. The last two "
-               f"columns: clean input, the first {TEST_IMAGES} test images, the same for "
-               "every model. Best in each column is highlighted.")
+        rows.append(
+            {
+                "model": name(ref),
+                "parameters": ref.model.num_params,
+                "code size": c.code_size,
+                "PSNR here (dB)": m["psnr"].mean().item(),
+                "SSIM here": m["ssim"].mean().item(),
+                f"PSNR clean, {TEST_IMAGES} test images (dB)": ev["psnr"],
+                f"SSIM clean, {TEST_IMAGES} test images": ev["ssim"],
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows)
+        .style.format(precision=2)
+        .highlight_max(subset=[k for k in rows[0] if "PSNR" in k or "SSIM" in k], color="#c8f0d8"),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        f"“Here” = the {len(x)} images above with the noise above. The last two "
+        f"columns: clean input, the first {TEST_IMAGES} test images, the same for "
+        "every model. Best in each column is highlighted."
+    )
 
 
 side_by_side()
@@ -111,20 +130,24 @@ st.markdown(
     "kernel positions, so it can print a repeating grid: the *checkerboard artifact* "
     "(worse when the kernel size is not a multiple of the stride, so neighbours overlap "
     "unevenly). **Nearest upsampling followed by a convolution** treats every pixel alike "
-    "and cannot print a grid. Two ways to see it:")
+    "and cannot print a grid. Two ways to see it:"
+)
 tab_const, tab_zoom = st.tabs(["1 · Decode a blank code", "2 · Zoom in on a reconstruction"])
 
 
 @st.fragment
 @guarded
 def constant_code():
-    st.caption("Every value of the code is set to the same number, so the code carries no "
-               "picture: whatever pattern comes out is printed by the decoder itself. Each "
-               "output is contrast-stretched to show it. Under it: how much of the output's "
-               "variation repeats every 4 pixels (0% = no grid), and the grid's real size in "
-               "pixel values before stretching (one grey level is 1/255 = 3.9e-03).")
-    value = st.slider("Value of every code entry", 0.0, 2.0, 1.0, 0.1, key="compare_const",
-                      bind=URL)
+    st.caption(
+        "Every value of the code is set to the same number, so the code carries no "
+        "picture: whatever pattern comes out is printed by the decoder itself. Each "
+        "output is contrast-stretched to show it. Under it: how much of the output's "
+        "variation repeats every 4 pixels (0% = no grid), and the grid's real size in "
+        "pixel values before stretching (one grey level is 1/255 = 3.9e-03)."
+    )
+    value = st.slider(
+        "Value of every code entry", 0.0, 2.0, 1.0, 0.1, key="compare_const", bind=URL
+    )
     shape = state.dataset_shape(dataset)
     shown, captions = [], []
     twins = {}
@@ -134,8 +157,10 @@ def constant_code():
     for label, model in models:
         out = decode_constant(model, value)
         shown.append(normalise(out)[0])
-        captions.append(f"{label} — grid: {checkerboard_share(out):.0%} of the variation, "
-                        f"size {checkerboard_strength(out):.1e}")
+        captions.append(
+            f"{label} — grid: {checkerboard_share(out):.0%} of the variation, "
+            f"size {checkerboard_strength(out):.1e}"
+        )
     cols = st.columns(len(shown))
     for col, img, cap in zip(cols, shown, captions, strict=True):
         widgets.picture(img.unsqueeze(0), cap, scale=6, where=col)
@@ -144,9 +169,11 @@ def constant_code():
 @st.fragment
 @guarded
 def zoom():
-    st.caption("The centre of each model's reconstruction of the first image above (clean "
-               "input), enlarged, with the error |output - original| underneath. A grid in "
-               "the error that follows the 2- and 4-pixel structure is the artifact.")
+    st.caption(
+        "The centre of each model's reconstruction of the first image above (clean "
+        "input), enlarged, with the error |output - original| underneath. A grid in "
+        "the error that follows the 2- and 4-pixel structure is the artifact."
+    )
     x = picked.images[:1]
     h = x.shape[-1]
     crop = slice(h // 4, h - h // 4)
@@ -161,9 +188,17 @@ def zoom():
     widgets.picture(x[:, :, crop, crop], "original (centre)", scale=10, where=cols[0])
     for col, o, t in zip(cols[1:], outs, titles, strict=True):
         widgets.picture(o.unsqueeze(0), t, scale=10, where=col)
-    st.plotly_chart(heatmap_grid(torch.stack(errs), titles, cols=len(errs),
-                                 colorscale="Inferno", width=1000, max_panel=300),
-                    key="compare_err")
+    st.plotly_chart(
+        heatmap_grid(
+            torch.stack(errs),
+            titles,
+            cols=len(errs),
+            colorscale="Inferno",
+            width=1000,
+            max_panel=300,
+        ),
+        key="compare_err",
+    )
 
 
 with tab_const:

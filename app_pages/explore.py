@@ -14,17 +14,21 @@ SWEEP_IMAGES = 256
 SWEEP_LEVELS = [0.05, *(round(0.1 * i, 2) for i in range(1, 11))]  # 0 would be a perfect copy
 
 st.title(nav.title(__file__))
-layout.explain("Take test images the model never saw, add noise, and compare what comes out of "
-           "the autoencoder with the clean original. A classical filter (no learning) is "
-           "shown too, so you can see what learning buys.")
+layout.explain(
+    "Take test images the model never saw, add noise, and compare what comes out of "
+    "the autoencoder with the clean original. A classical filter (no learning) is "
+    "shown too, so you can see what learning buys."
+)
 
 ref = state.current_model()
 dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
 if not ref.trained:
-    st.warning("The current model is **untrained**: expect grey blurs. Pick a pretrained "
-               "model in the sidebar or train one on the **Train** page.",
-               icon=":material/casino:")
+    st.warning(
+        "The current model is **untrained**: expect grey blurs. Pick a pretrained "
+        "model in the sidebar or train one on the **Train** page.",
+        icon=":material/casino:",
+    )
 
 picked = widgets.pick_images(test, "explore")
 if picked is None:
@@ -51,53 +55,95 @@ def noisy_view():
 
     with layout.main_picture():
         widgets.image_row("Original", x, "clean test images")
-        widgets.image_row("Noisy input", noisy, (str(noise) if not noise.is_clean else "no noise")
-                          + f" · {m_noisy['psnr'].mean():.1f} dB")
+        widgets.image_row(
+            "Noisy input",
+            noisy,
+            (str(noise) if not noise.is_clean else "no noise")
+            + f" · {m_noisy['psnr'].mean():.1f} dB",
+        )
         widgets.image_row("Model output", out, f"{ref.label} · {m_out['psnr'].mean():.1f} dB")
-        widgets.image_row(filt_name, filtered, "classical filter, no learning"
-                          f" · {m_filt['psnr'].mean():.1f} dB")
+        widgets.image_row(
+            filt_name, filtered, f"classical filter, no learning · {m_filt['psnr'].mean():.1f} dB"
+        )
     cards = st.columns(4)
-    cards[0].metric("Noisy input: PSNR", f"{m_noisy['psnr'].mean():.1f} dB",
-                    help="Peak signal-to-noise ratio against the clean image, mean over the "
-                         "images shown. Higher is better; +3 dB halves the squared error.")
-    cards[1].metric("Model output: PSNR", f"{m_out['psnr'].mean():.1f} dB",
-                    f"{(m_out['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy")
-    cards[2].metric(f"{filt_name}: PSNR", f"{m_filt['psnr'].mean():.1f} dB",
-                    f"{(m_filt['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy")
-    cards[3].metric("Model output: SSIM", f"{m_out['ssim'].mean():.3f}",
-                    f"{(m_out['ssim'] - m_noisy['ssim']).mean():+.3f} vs noisy",
-                    help="Structural similarity: 1 means identical structure, 0 unrelated.")
+    cards[0].metric(
+        "Noisy input: PSNR",
+        f"{m_noisy['psnr'].mean():.1f} dB",
+        help="Peak signal-to-noise ratio against the clean image, mean over the "
+        "images shown. Higher is better; +3 dB halves the squared error.",
+    )
+    cards[1].metric(
+        "Model output: PSNR",
+        f"{m_out['psnr'].mean():.1f} dB",
+        f"{(m_out['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
+    )
+    cards[2].metric(
+        f"{filt_name}: PSNR",
+        f"{m_filt['psnr'].mean():.1f} dB",
+        f"{(m_filt['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
+    )
+    cards[3].metric(
+        "Model output: SSIM",
+        f"{m_out['ssim'].mean():.3f}",
+        f"{(m_out['ssim'] - m_noisy['ssim']).mean():+.3f} vs noisy",
+        help="Structural similarity: 1 means identical structure, 0 unrelated.",
+    )
 
     if not noise.is_clean and ref.meta.get("train_noise", "none") in ("none", None):
-        layout.explain(":material/info: This model only ever saw clean images, so removing "
-                       "noise is a side effect of its narrow code. A model trained on noisy "
-                       "input does better: pick the **denoiser** architecture, or train with "
-                       "*training noise* on the Train page.")
+        layout.explain(
+            ":material/info: This model only ever saw clean images, so removing "
+            "noise is a side effect of its narrow code. A model trained on noisy "
+            "input does better: pick the **denoiser** architecture, or train with "
+            "*training noise* on the Train page."
+        )
     per_image = pd.DataFrame(
-        [m_noisy["psnr"].tolist(), m_out["psnr"].tolist(), m_filt["psnr"].tolist(),
-         m_noisy["ssim"].tolist(), m_out["ssim"].tolist(), m_filt["ssim"].tolist()],
-        index=["PSNR noisy (dB)", "PSNR model (dB)", f"PSNR {filt_name} (dB)",
-               "SSIM noisy", "SSIM model", f"SSIM {filt_name}"],
-        columns=[name.split(" ")[0] for name in picked.names])
+        [
+            m_noisy["psnr"].tolist(),
+            m_out["psnr"].tolist(),
+            m_filt["psnr"].tolist(),
+            m_noisy["ssim"].tolist(),
+            m_out["ssim"].tolist(),
+            m_filt["ssim"].tolist(),
+        ],
+        index=[
+            "PSNR noisy (dB)",
+            "PSNR model (dB)",
+            f"PSNR {filt_name} (dB)",
+            "SSIM noisy",
+            "SSIM model",
+            f"SSIM {filt_name}",
+        ],
+        columns=[name.split(" ")[0] for name in picked.names],
+    )
     st.dataframe(per_image.style.format(precision=2), width="stretch")
-    st.caption("Per image, left to right as above. PSNR and SSIM compare each version with "
-               "the clean original; higher is better for both.")
+    st.caption(
+        "Per image, left to right as above. PSNR and SSIM compare each version with "
+        "the clean original; higher is better for both."
+    )
 
     st.subheader("What learning buys: quality against noise level")
     c1, c2 = st.columns([1, 3])
-    metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric",
-                      bind=URL)
-    c1.selectbox("Classical filter shown above", list(CLASSICAL_FILTERS), key="explore_filter",
-                 bind=URL)
+    metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric", bind=URL)
+    c1.selectbox(
+        "Classical filter shown above", list(CLASSICAL_FILTERS), key="explore_filter", bind=URL
+    )
     kind = noise.kind if noise.kind != "none" else "gaussian"
     sweep = cached_sweep(ref.key, dataset, kind, seed, ref.model)
-    c1.caption(f"Each point is the mean over the first {sweep.n_images} test images with "
-               f"{kind} noise (seed {seed}), compared with the clean images. The dashed line "
-               "is the slider's level. Where the green line is above the red one, the model "
-               "improves its input.")
-    c2.plotly_chart(sweep_figure(sweep, metric.lower(), noise.level if noise.kind != "none"
-                                 else None, model_name=f"model ({ref.label})"),
-                    key="explore_sweep")
+    c1.caption(
+        f"Each point is the mean over the first {sweep.n_images} test images with "
+        f"{kind} noise (seed {seed}), compared with the clean images. The dashed line "
+        "is the slider's level. Where the green line is above the red one, the model "
+        "improves its input."
+    )
+    c2.plotly_chart(
+        sweep_figure(
+            sweep,
+            metric.lower(),
+            noise.level if noise.kind != "none" else None,
+            model_name=f"model ({ref.label})",
+        ),
+        key="explore_sweep",
+    )
 
 
 noisy_view()

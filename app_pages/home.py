@@ -33,9 +33,15 @@ except DatasetError as e:
 if test is not None:
     with layout.main_picture():
         pick_col, _ = st.columns([2, 3])
-        index = pick_col.slider("Test image", 0, len(test) - 1, 0, key="home_index", bind=URL,
-                                help="Slide (or use the arrow keys) to send another test image "
-                                     "through the model.")
+        index = pick_col.slider(
+            "Test image",
+            0,
+            len(test) - 1,
+            0,
+            key="home_index",
+            bind=URL,
+            help="Slide (or use the arrow keys) to send another test image through the model.",
+        )
         x = test.floats(slice(index, index + 1))
         with state.inference():
             code = ref.model.encode(x)
@@ -48,44 +54,63 @@ if test is not None:
         cols = st.columns([1.1, 0.6, 1.2, 0.6, 1.1], vertical_alignment="center")
         widgets.picture(x, f"input: {comp.input_size} numbers", scale=6, where=cols[0])
         cols[1].markdown("### :material/arrow_forward:\n**encoder**")
-        widgets.picture(tiles, f"code: {comp.code_size} numbers "
-                        f"({' x '.join(map(str, comp.code_shape))}), as grey maps",
-                        nrow=nrow, scale=tile_scale, where=cols[2])
+        widgets.picture(
+            tiles,
+            f"code: {comp.code_size} numbers "
+            f"({' x '.join(map(str, comp.code_shape))}), as grey maps",
+            nrow=nrow,
+            scale=tile_scale,
+            where=cols[2],
+        )
         cols[3].markdown("### :material/arrow_forward:\n**decoder**")
-        widgets.picture(out, f"reconstruction: PSNR {m['psnr'].item():.1f} dB", scale=6,
-                        where=cols[4])
+        widgets.picture(
+            out, f"reconstruction: PSNR {m['psnr'].item():.1f} dB", scale=6, where=cols[4]
+        )
         if not ref.trained:
-            st.warning("This model is **untrained** (random weights), so the reconstruction is "
-                       "a blur. Pick a pretrained model in the sidebar or train one on the "
-                       "**Train** page.", icon=":material/casino:")
+            st.warning(
+                "This model is **untrained** (random weights), so the reconstruction is "
+                "a blur. Pick a pretrained model in the sidebar or train one on the "
+                "**Train** page.",
+                icon=":material/casino:",
+            )
 
 st.subheader("Inside the model")
 left, right = st.columns([2.2, 1])
 with left:
     rows = layer_table(ref.model)
     code_layer = ref.model.code_layer
-    table = pd.DataFrame({
-        "layer": [r.name for r in rows],
-        "type": [r.kind for r in rows],
-        "output shape": [" x ".join(map(str, r.output_shape)) for r in rows],
-        "values": [r.size for r in rows],
-        "parameters": [r.params for r in rows],
-        "": ["← the code" if r.name == code_layer else "" for r in rows],
-    })
-    st.dataframe(table, hide_index=True, width="stretch",
-                 height=min(600, 38 + 35 * len(rows)))
-    st.caption("Output shapes are channels x height x width for one image. Each pooling "
-               "halves the height and width; each upsampling doubles them.")
+    table = pd.DataFrame(
+        {
+            "layer": [r.name for r in rows],
+            "type": [r.kind for r in rows],
+            "output shape": [" x ".join(map(str, r.output_shape)) for r in rows],
+            "values": [r.size for r in rows],
+            "parameters": [r.params for r in rows],
+            "": ["← the code" if r.name == code_layer else "" for r in rows],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch", height=min(600, 38 + 35 * len(rows)))
+    st.caption(
+        "Output shapes are channels x height x width for one image. Each pooling "
+        "halves the height and width; each upsampling doubles them."
+    )
 with right:
-    st.metric("Code size", f"{comp.code_size} values",
-              f"{comp.ratio:.0%} of the {comp.input_size}-value input", delta_color="off",
-              delta_arrow="off")
+    st.metric(
+        "Code size",
+        f"{comp.code_size} values",
+        f"{comp.ratio:.0%} of the {comp.input_size}-value input",
+        delta_color="off",
+        delta_arrow="off",
+    )
     st.metric("Parameters (weights to learn)", f"{ref.model.num_params:,}")
     clean = ref.meta.get("metrics", {}).get("clean")
     if clean:
-        st.metric("Test PSNR (clean input)", f"{clean['psnr']:.1f} dB",
-                  help=f"Mean over {clean.get('n', '?')} test images; higher is better, "
-                       "30 dB looks nearly perfect to the eye.")
+        st.metric(
+            "Test PSNR (clean input)",
+            f"{clean['psnr']:.1f} dB",
+            help=f"Mean over {clean.get('n', '?')} test images; higher is better, "
+            "30 dB looks nearly perfect to the eye.",
+        )
 
 st.subheader("Where next")
 links = st.columns(5)

@@ -38,6 +38,7 @@ def capture_activations(model: Autoencoder, x: torch.Tensor) -> dict[str, torch.
             captured[name] = output.detach().float().cpu()
             if name == last_encoder:
                 captured[CODE] = captured[name]
+
         return hook
 
     try:

@@ -26,18 +26,21 @@ def decode_constant(model: Autoencoder, value: float = 1.0) -> torch.Tensor:
         return model.decode(torch.full((1, *model.code_shape), float(value), device=device)).cpu()
 
 
-def _interior_and_pattern(x: torch.Tensor, period: int, border: int,
-                          dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _interior_and_pattern(
+    x: torch.Tensor, period: int, border: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The interior of each image (``border`` trimmed, cut to whole periods) and its
     period x period average pattern: (B, C, h, w) and (B, C, period, period)."""
     if x.ndim != 4:
         raise ValueError(f"expected a batch (B, C, H, W), got shape {tuple(x.shape)}")
-    inner = x[..., border:x.shape[-2] - border, border:x.shape[-1] - border].to(dtype)
+    inner = x[..., border : x.shape[-2] - border, border : x.shape[-1] - border].to(dtype)
     h = inner.shape[-2] // period * period
     w = inner.shape[-1] // period * period
     if h == 0 or w == 0:
-        raise ValueError(f"images of shape {tuple(x.shape[-2:])} are too small for period "
-                         f"{period} with a {border}-pixel border")
+        raise ValueError(
+            f"images of shape {tuple(x.shape[-2:])} are too small for period "
+            f"{period} with a {border}-pixel border"
+        )
     inner = inner[..., :h, :w]
     tiles = inner.unflatten(-2, (h // period, period)).unflatten(-1, (w // period, period))
     return inner, tiles.mean(dim=(-4, -2))
@@ -59,8 +62,9 @@ def checkerboard_strength(x: torch.Tensor, period: int = 4, border: int = 4) -> 
     return pattern.flatten(-2).std(-1, unbiased=False).mean().item()
 
 
-def checkerboard_share(x: torch.Tensor, period: int = 4, border: int = 4,
-                       flat: float = 1e-6) -> float:
+def checkerboard_share(
+    x: torch.Tensor, period: int = 4, border: int = 4, flat: float = 1e-6
+) -> float:
     """Fraction of an image's variation that repeats every ``period`` pixels, 0 to 1.
 
     The scale-free companion of :func:`checkerboard_strength`: the variance of the
@@ -72,6 +76,7 @@ def checkerboard_share(x: torch.Tensor, period: int = 4, border: int = 4,
     inner, pattern = _interior_and_pattern(x, period, border, torch.float64)
     total = inner.flatten(-2).var(-1, unbiased=False)
     periodic = pattern.flatten(-2).var(-1, unbiased=False)
-    share = torch.where(total.sqrt() > flat, periodic / total.clamp(min=1e-300),
-                        torch.zeros_like(total))
+    share = torch.where(
+        total.sqrt() > flat, periodic / total.clamp(min=1e-300), torch.zeros_like(total)
+    )
     return share.clamp(0, 1).mean().item()

@@ -58,8 +58,12 @@ class Checkpoint:
 def versions() -> dict[str, str]:
     from . import __version__
 
-    return {"convae": __version__, "torch": str(torch.__version__),
-            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+    return {
+        "convae": __version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "python": platform.python_version(),
+    }
 
 
 def to_bytes(model: Autoencoder, meta: dict[str, Any] | None = None) -> bytes:
@@ -81,8 +85,9 @@ def to_bytes(model: Autoencoder, meta: dict[str, Any] | None = None) -> bytes:
     return buf.getvalue()
 
 
-def save_checkpoint(path: str | Path, model: Autoencoder,
-                    meta: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: Autoencoder, meta: dict[str, Any] | None = None
+) -> Path:
     """Write ``model`` and ``meta`` to ``path`` atomically; returns the path.
 
     An existing file at ``path`` is replaced only once the new one is fully on disk.
@@ -140,9 +145,12 @@ def _read(source: str | Path | bytes | BinaryIO, max_bytes: int) -> tuple[bytes,
     return data, name
 
 
-def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
-                    expect_shape: tuple[int, int, int] | None = None,
-                    max_bytes: int = MAX_BYTES) -> Checkpoint:
+def load_checkpoint(
+    source: str | Path | bytes | BinaryIO,
+    *,
+    expect_shape: tuple[int, int, int] | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> Checkpoint:
     """Read a checkpoint without running any code from it and rebuild its model.
 
     Args:
@@ -191,8 +199,9 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, *,
         with torch.device("meta"):
             skeleton = build_model(config)
     except Exception as e:  # ConfigError, but also overflows from absurd sizes
-        raise CheckpointError(f"{name} describes a model convae cannot build: "
-                              f"{_first_line(e)}") from None
+        raise CheckpointError(
+            f"{name} describes a model convae cannot build: {_first_line(e)}"
+        ) from None
     if expect_shape is not None and tuple(config.in_shape) != tuple(expect_shape):
         raise CheckpointError(
             f"{name} is a {config.arch} model for input shape {tuple(config.in_shape)}, but "
@@ -240,18 +249,23 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> None:
                 raise CheckpointError(
                     f"cannot load {name}: it is a compressed archive (it would unpack to "
                     f"{unpacked / 1e6:.0f} MB); convae and torch.save write checkpoints "
-                    "uncompressed")
+                    "uncompressed"
+                )
             damaged = z.testzip()  # reads every entry: stored, at most max_bytes in all
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise CheckpointError(f"cannot load {name}: it is truncated, corrupted or not a "
-                              f"torch file ({_first_line(e)})") from None
+        raise CheckpointError(
+            f"cannot load {name}: it is truncated, corrupted or not a torch file ({_first_line(e)})"
+        ) from None
     if damaged is not None:
-        raise CheckpointError(f"cannot load {name}: it is corrupted (the contents of "
-                              f"{damaged!r} do not match their checksum)")
+        raise CheckpointError(
+            f"cannot load {name}: it is corrupted (the contents of "
+            f"{damaged!r} do not match their checksum)"
+        )
 
 
-def remove_stale_temporaries(directory: str | Path, older_than_s: float = 3600,
-                             name: str | None = None) -> list[Path]:
+def remove_stale_temporaries(
+    directory: str | Path, older_than_s: float = 3600, name: str | None = None
+) -> list[Path]:
     """Delete the temporary files of saves that never finished (a killed process).
 
     They are named ``.NAME.<random>.tmp`` by :func:`save_checkpoint`; only those older

@@ -44,8 +44,10 @@ def _noise(text: str) -> Noise:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m convae",
-                     description="Train, evaluate and inspect convolutional autoencoders.")
+    parser = _Parser(
+        prog="python -m convae",
+        description="Train, evaluate and inspect convolutional autoencoders.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list the architectures, one per line, name first")
@@ -59,21 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
     t.add_argument("--lr", type=float, default=defaults.lr, help="Adam's learning rate")
     t.add_argument("--loss", choices=LOSSES, default=defaults.loss)
-    t.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
-                   help="learning rate: constant, or cosine (falls to 0 by the last step)")
-    t.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                   help="auto: bfloat16 autocast where the CPU computes it natively")
-    t.add_argument("--noise", type=_noise, default=Noise(),
-                   help="train a denoiser: noisy input KIND:LEVEL, clean target")
+    t.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=defaults.schedule,
+        help="learning rate: constant, or cosine (falls to 0 by the last step)",
+    )
+    t.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults.precision,
+        help="auto: bfloat16 autocast where the CPU computes it natively",
+    )
+    t.add_argument(
+        "--noise",
+        type=_noise,
+        default=Noise(),
+        help="train a denoiser: noisy input KIND:LEVEL, clean target",
+    )
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--test-limit", type=_positive_int,
-                   help="evaluate on the first N test images only (default: all)")
+    t.add_argument(
+        "--test-limit",
+        type=_positive_int,
+        help="evaluate on the first N test images only (default: all)",
+    )
     t.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="measure a checkpoint's MSE, PSNR and SSIM on a test set")
-    e.add_argument("path", type=Path,
-                   help="checkpoint file, or a shipped one's name (e.g. mnist-conv-upsample)")
+    e.add_argument(
+        "path",
+        type=Path,
+        help="checkpoint file, or a shipped one's name (e.g. mnist-conv-upsample)",
+    )
     e.add_argument("--dataset", help="default: the dataset the model was trained on")
     e.add_argument("--noise", type=_noise, default=Noise(), help="corrupt the input: KIND:LEVEL")
     e.add_argument("--limit", type=_positive_int, help="the first N test images only")
@@ -87,8 +107,7 @@ def _images_bar(total: int, desc: str, quiet: bool):
     """A progress bar on stderr counting images (stdout stays for results and JSON)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", desc=desc, disable=quiet, file=sys.stderr,
-                leave=False)
+    return tqdm(total=total, unit="img", desc=desc, disable=quiet, file=sys.stderr, leave=False)
 
 
 def cmd_list(_args) -> int:
@@ -103,32 +122,54 @@ def cmd_train(args) -> int:
 
     from .fitting import fit, initial_model
 
-    check_choice("architecture", args.arch, ARCHITECTURES,
-                 hint="(`python -m convae list` describes them)")
+    check_choice(
+        "architecture", args.arch, ARCHITECTURES, hint="(`python -m convae list` describes them)"
+    )
     if args.out.is_dir():
-        raise ConvaeError(f"--out {args.out} is a folder; give a file name such as "
-                          f"{args.out / (args.arch + '.pt')}")
+        raise ConvaeError(
+            f"--out {args.out} is a folder; give a file name such as "
+            f"{args.out / (args.arch + '.pt')}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)  # fail now, not after the training
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      loss=args.loss, schedule=args.schedule, noise=args.noise,
-                      seed=args.seed, limit=args.limit, precision=args.precision)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        loss=args.loss,
+        schedule=args.schedule,
+        noise=args.noise,
+        seed=args.seed,
+        limit=args.limit,
+        precision=args.precision,
+    )
     train_set = load_dataset(args.dataset, train=True)
     test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)
     model = initial_model(args.arch, train_set, cfg)
     n = min(len(train_set), args.limit or len(train_set))
     steps = -(-n // cfg.batch_size) * cfg.epochs
-    bar = tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr,
-               desc=f"{args.arch} on {args.dataset}")
+    bar = tqdm(
+        total=steps,
+        unit="step",
+        disable=args.quiet,
+        file=sys.stderr,
+        desc=f"{args.arch} on {args.dataset}",
+    )
 
     def on_step(p):
         bar.update(1)
-        bar.set_postfix(epoch=f"{p.epoch}/{p.epochs}", loss=f"{p.loss:.4f}",
-                        img_s=f"{p.images_per_s:.0f}", refresh=False)
+        bar.set_postfix(
+            epoch=f"{p.epoch}/{p.epochs}",
+            loss=f"{p.loss:.4f}",
+            img_s=f"{p.images_per_s:.0f}",
+            refresh=False,
+        )
 
     def on_epoch(s):
-        bar.write(f"epoch {s.epoch}: train loss {s.train_loss:.5f}, test loss "
-                  f"{s.test_loss:.5f}, {s.seconds:.1f}s ({s.images_per_s:.0f} images/s)"
-                  + (f", about {s.eta_s:.0f}s left" if s.epoch < cfg.epochs else ""))
+        bar.write(
+            f"epoch {s.epoch}: train loss {s.train_loss:.5f}, test loss "
+            f"{s.test_loss:.5f}, {s.seconds:.1f}s ({s.images_per_s:.0f} images/s)"
+            + (f", about {s.eta_s:.0f}s left" if s.epoch < cfg.epochs else "")
+        )
 
     measuring: tqdm | None = None
 
@@ -139,16 +180,26 @@ def cmd_train(args) -> int:
             measuring = _images_bar(total, "measuring on the test set", args.quiet)
         measuring.update(done - measuring.n)
 
-    fitted = fit(model, train_set.images, cfg, test_images=test_set.images[:2000],
-                 eval_images=test_set.images, meta={"dataset": args.dataset},
-                 on_step=on_step, on_epoch=on_epoch, on_measure=on_measure)
+    fitted = fit(
+        model,
+        train_set.images,
+        cfg,
+        test_images=test_set.images[:2000],
+        eval_images=test_set.images,
+        meta={"dataset": args.dataset},
+        on_step=on_step,
+        on_epoch=on_epoch,
+        on_measure=on_measure,
+    )
     bar.close()
     if measuring is not None:
         measuring.close()
     save_checkpoint(args.out, model, fitted.meta)
     clean = fitted.metrics["clean"]
-    print(f"saved {args.out}: test MSE {clean['mse']:.5f}, PSNR {clean['psnr']:.2f} dB, "
-          f"SSIM {clean['ssim']:.3f} on {len(test_set)} {args.dataset} test images")
+    print(
+        f"saved {args.out}: test MSE {clean['mse']:.5f}, PSNR {clean['psnr']:.2f} dB, "
+        f"SSIM {clean['ssim']:.3f} on {len(test_set)} {args.dataset} test images"
+    )
     return 0
 
 
@@ -167,12 +218,18 @@ def cmd_eval(args) -> int:
         )
     n = len(test_set.subset(limit=args.limit))  # what evaluate_model_on will measure
     with _images_bar(n, f"measuring on {dataset}", args.quiet) as bar:
-        result = evaluate_model_on(ckpt.model, dataset, args.noise, args.limit, args.seed,
-                                   on_batch=bar.update)
-    out = {"file": str(args.path), "arch": ckpt.config.arch, "dataset": dataset,
-           "train_noise": ckpt.meta.get("train_noise", "none"),
-           "latent_size": ckpt.model.latent_size, "params": ckpt.model.num_params,
-           **result.to_dict()}
+        result = evaluate_model_on(
+            ckpt.model, dataset, args.noise, args.limit, args.seed, on_batch=bar.update
+        )
+    out = {
+        "file": str(args.path),
+        "arch": ckpt.config.arch,
+        "dataset": dataset,
+        "train_noise": ckpt.meta.get("train_noise", "none"),
+        "latent_size": ckpt.model.latent_size,
+        "params": ckpt.model.num_params,
+        **result.to_dict(),
+    }
     if args.json:
         print(json.dumps(out))
     else:
@@ -200,6 +257,5 @@ def main(argv: list[str] | None = None) -> int:
         print("convae: interrupted; nothing was saved", file=sys.stderr)
         return 130
     except OSError as e:  # e.g. --out in a folder that cannot be written
-        print(f"convae: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
-              file=sys.stderr)
+        print(f"convae: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

@@ -26,11 +26,11 @@ class ModelConfig:
             serves MNIST, Fashion-MNIST and CIFAR-10.
         hidden: code size of the ``linear`` model; 32 of 784 values (~4%) as in the seed.
         depths: channel depths of the conv layers; ``()`` means the architecture's own
-            default (the seeds' sizes).
+            default (the tutorials' sizes).
     """
 
     arch: str
-    in_shape: tuple[int, int, int] = (1, 28, 28)  # MNIST, the seeds' dataset
+    in_shape: tuple[int, int, int] = (1, 28, 28)  # MNIST, the tutorials' dataset
     hidden: int = 32  # linear only; the seed's 32-unit code
     depths: tuple[int, ...] = ()  # () = the architecture's default depths
 
@@ -80,14 +80,14 @@ class TrainConfig:
     """How a model is trained.
 
     Defaults were measured on a 2-core CPU (see ``scripts/benchmark_trainer.py``): larger
-    batches than the seeds' 20 keep the cores busy, and a higher learning rate makes up
+    batches than the tutorials' 20 keep the cores busy, and a higher learning rate makes up
     for the fewer steps per epoch.
     """
 
     epochs: int = 1
-    batch_size: int = 64  # 20 in the seeds; 64 uses the CPU far better (measured)
-    lr: float = 2e-3  # 1e-3 in the seeds; 3e-3 killed code channels of the ReLU-coded models
-    loss: str = "mse"  # the seeds' loss; "bce" also works as outputs are in [0, 1]
+    batch_size: int = 64  # 20 in the tutorials; 64 uses the CPU far better (measured)
+    lr: float = 2e-3  # 1e-3 in the tutorials; 3e-3 killed code channels of the ReLU-coded models
+    loss: str = "mse"  # the tutorials' loss; "bce" also works as outputs are in [0, 1]
     schedule: str = "constant"  # or "cosine": lr falls to 0 over the run (longer runs)
     # noisy input, clean target: trains a denoiser; "KIND:LEVEL" text is parsed into a Noise
     noise: Noise = Noise()

@@ -56,17 +56,26 @@ _MNIST_FILES = (
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
-        "mnist", tv.MNIST, tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
-        ("MNIST",), (1, 28, 28), bundled=True,
+        "mnist",
+        tv.MNIST,
+        tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
+        ("MNIST",),
+        (1, 28, 28),
+        bundled=True,
     ),
     "fashion-mnist": DatasetInfo(
-        "fashion-mnist", tv.FashionMNIST,
-        tuple(f"FashionMNIST/raw/{f}" for f in _MNIST_FILES), ("FashionMNIST",), (1, 28, 28),
+        "fashion-mnist",
+        tv.FashionMNIST,
+        tuple(f"FashionMNIST/raw/{f}" for f in _MNIST_FILES),
+        ("FashionMNIST",),
+        (1, 28, 28),
     ),
     "cifar10": DatasetInfo(
-        "cifar10", tv.CIFAR10,
+        "cifar10",
+        tv.CIFAR10,
         ("cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/)",),
-        ("cifar-10-python.tar.gz", "cifar-10-batches-py"), (3, 32, 32),
+        ("cifar-10-python.tar.gz", "cifar-10-batches-py"),
+        (3, 32, 32),
     ),
 }
 
@@ -182,15 +191,21 @@ def _working_root(info: DatasetInfo, root: Path) -> Path:
 def _damaged(info: DatasetInfo, root: Path) -> list[str]:
     """Files that are there but are not the official bytes (torchvision's checksums)."""
     cls = info.tv_class
-    checks = [(root / cls.__name__ / "raw" / f, md5)  # MNIST-like
-              for f, md5 in getattr(cls, "resources", None) or []]
+    checks = [
+        (root / cls.__name__ / "raw" / f, md5)  # MNIST-like
+        for f, md5 in getattr(cls, "resources", None) or []
+    ]
     if hasattr(cls, "tgz_md5"):  # CIFAR-10: the archive, or its extracted batches
         checks.append((root / cls.filename, cls.tgz_md5))
-        checks += [(root / cls.base_folder / f, md5) for f, md5 in [*cls.train_list,
-                                                                     *cls.test_list]]
+        checks += [
+            (root / cls.base_folder / f, md5) for f, md5 in [*cls.train_list, *cls.test_list]
+        ]
     try:
-        return [str(p.relative_to(root)) for p, md5 in checks
-                if p.is_file() and not check_integrity(str(p), md5)]
+        return [
+            str(p.relative_to(root))
+            for p, md5 in checks
+            if p.is_file() and not check_integrity(str(p), md5)
+        ]
     except OSError:
         return []
 
@@ -213,15 +228,18 @@ def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetEr
             f"{info.name} in {root.resolve()} is damaged: {', '.join(damaged)} "
             f"{'is' if len(damaged) == 1 else 'are'} not the official "
             f"file{'' if len(damaged) == 1 else 's'} (checksum mismatch); replace "
-            f"{'it' if len(damaged) == 1 else 'them'} with the official download.")
+            f"{'it' if len(damaged) == 1 else 'them'} with the official download."
+        )
     if _provided(info, root):
         return DatasetError(
             f"{info.name} in {root.resolve()} could not be read ({type(cause).__name__}): "
-            f"replace its files with the official ones ({', '.join(info.files)}).")
+            f"replace its files with the official ones ({', '.join(info.files)})."
+        )
     return DatasetError(
         f"{info.name} is not in {root.resolve()}: put its official files there "
         f"({', '.join(info.files)}) or set {DATA_DIR_ENV} to a folder that has them; with "
-        "a network connection they are downloaded automatically.")
+        "a network connection they are downloaded automatically."
+    )
 
 
 def source_root(name: str, root: str | Path | None = None) -> Path:
@@ -250,8 +268,7 @@ def _open_torchvision(info: DatasetInfo, root: Path, train: bool):
         raise _not_found(info, root, e) from e
 
 
-def torchvision_dataset(name: str, *, train: bool, root: str | Path | None = None,
-                        transform=None):
+def torchvision_dataset(name: str, *, train: bool, root: str | Path | None = None, transform=None):
     """The plain torchvision dataset object (PIL images, optional ``transform``).
 
     ``train`` has no default, as in :func:`load_dataset`.
@@ -299,9 +316,7 @@ def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> I
                     f"{name} in {root} has images of shape {tuple(images.shape[1:])} and type "
                     f"{images.dtype}; expected {info.shape} uint8. Are these the official files?"
                 )
-            _loaded[key] = ImageSet(
-                name, train, images.contiguous(), labels, tuple(ds.classes)
-            )
+            _loaded[key] = ImageSet(name, train, images.contiguous(), labels, tuple(ds.classes))
         return _loaded[key]
 
 

@@ -69,8 +69,9 @@ class Sweep:
 
 
 @torch.no_grad()
-def noise_sweep(model: Autoencoder, images: torch.Tensor, kind: str, levels: list[float],
-                seed: int = 0) -> Sweep:
+def noise_sweep(
+    model: Autoencoder, images: torch.Tensor, kind: str, levels: list[float], seed: int = 0
+) -> Sweep:
     """PSNR and SSIM of the model's output, the noisy input and classical filters.
 
     The same noise draw (``seed``) is scaled at every level, so the curves differ only

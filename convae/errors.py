@@ -26,8 +26,14 @@ class CheckpointError(ConvaeError):
     """A checkpoint that is missing, unreadable, unsafe or does not fit."""
 
 
-def check_choice(what: str, value: object, choices: Iterable[str], *,
-                 error: type[ConvaeError] = ConfigError, hint: str = "") -> None:
+def check_choice(
+    what: str,
+    value: object,
+    choices: Iterable[str],
+    *,
+    error: type[ConvaeError] = ConfigError,
+    hint: str = "",
+) -> None:
     """Refuse a name that is not one of ``choices``, listing the ones that exist.
 
     Example: ``check_choice("loss", "l1", ("mse", "bce"))`` raises
@@ -39,5 +45,7 @@ def check_choice(what: str, value: object, choices: Iterable[str], *,
     """
     choices = list(choices)
     if value not in choices:
-        raise error(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}"
-                    + (f" {hint}" if hint else ""))
+        raise error(
+            f"unknown {what} {value!r}; choose one of: {', '.join(choices)}"
+            + (f" {hint}" if hint else "")
+        )

@@ -30,8 +30,9 @@ def upscale(x: torch.Tensor, scale: int) -> torch.Tensor:
     return x if scale == 1 else F.interpolate(x, scale_factor=scale, mode="nearest")
 
 
-def image_grid(images: torch.Tensor, nrow: int | None = None, scale: int = 4,
-               padding: int = 2) -> np.ndarray:
+def image_grid(
+    images: torch.Tensor, nrow: int | None = None, scale: int = 4, padding: int = 2
+) -> np.ndarray:
     """A batch as one picture: (H, W, 3) uint8, ``nrow`` images per row.
 
     Args:
@@ -65,6 +66,7 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
 # gaps: building a plotly figure of 16 subplots takes ~0.2 s on a laptop CPU, a single
 # trace ~0.01 s, and a slider must answer well within half a second.
 
+
 def _scaled(z: np.ndarray) -> np.ndarray:
     """z scaled to [0, 1] by its own finite min and max (flat maps become 0)."""
     finite = z[np.isfinite(z)]
@@ -92,7 +94,7 @@ def _tiles(maps: Sequence[np.ndarray], cols: int, gap: int):
     for i, m in enumerate(maps):
         r, c = divmod(i, cols)
         y, x = r * (h + gap), c * (w + gap)
-        z[y:y + h, x:x + w] = m
+        z[y : y + h, x : x + w] = m
         tops.append((x + (w - 1) / 2, y - 0.6))
     return z, tops
 
@@ -105,22 +107,55 @@ def safe_colorscale(name: str) -> list[list]:
     ``#000004``: their black would turn lavender. Such colours become pure black.
     """
     stops = plotly.colors.get_colorscale(name)
-    return [[pos, "#000000" if re.fullmatch(r"#0000\d\d", col.lower()) else col]
-            for pos, col in stops]
+    return [
+        [pos, "#000000" if re.fullmatch(r"#0000\d\d", col.lower()) else col] for pos, col in stops
+    ]
 
 
-def _tiled_figure(z, customdata, hovertemplate, titles, tops, colorscale_name, colorbar,
-                  height, title_size=12, zmin=None, zmax=None) -> go.Figure:
-    annotations = [dict(x=x, y=y, text=t, showarrow=False, xref="x", yref="y",
-                        yanchor="bottom", font=dict(size=title_size))
-                   for t, (x, y) in zip(titles, tops, strict=True)]
-    heat = go.Heatmap(z=z, customdata=customdata, hovertemplate=hovertemplate,
-                      colorscale=safe_colorscale(colorscale_name), zmin=zmin, zmax=zmax,
-                      hoverongaps=False,
-                      showscale=colorbar is not None, colorbar=colorbar or {}, xgap=0, ygap=0)
+def _tiled_figure(
+    z,
+    customdata,
+    hovertemplate,
+    titles,
+    tops,
+    colorscale_name,
+    colorbar,
+    height,
+    title_size=12,
+    zmin=None,
+    zmax=None,
+) -> go.Figure:
+    annotations = [
+        dict(
+            x=x,
+            y=y,
+            text=t,
+            showarrow=False,
+            xref="x",
+            yref="y",
+            yanchor="bottom",
+            font=dict(size=title_size),
+        )
+        for t, (x, y) in zip(titles, tops, strict=True)
+    ]
+    heat = go.Heatmap(
+        z=z,
+        customdata=customdata,
+        hovertemplate=hovertemplate,
+        colorscale=safe_colorscale(colorscale_name),
+        zmin=zmin,
+        zmax=zmax,
+        hoverongaps=False,
+        showscale=colorbar is not None,
+        colorbar=colorbar or {},
+        xgap=0,
+        ygap=0,
+    )
     fig = go.Figure(heat)
     fig.update_layout(
-        annotations=annotations, height=height, margin=dict(l=5, r=5, t=5, b=5),
+        annotations=annotations,
+        height=height,
+        margin=dict(l=5, r=5, t=5, b=5),
         xaxis=dict(visible=False, constrain="domain"),
         yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
         plot_bgcolor="rgba(0,0,0,0)",
@@ -128,9 +163,15 @@ def _tiled_figure(z, customdata, hovertemplate, titles, tops, colorscale_name, c
     return fig
 
 
-def heatmap_grid(maps: torch.Tensor, titles: Sequence[str], cols: int = 8,
-                 colorscale: str = "Viridis", shared_scale: bool = True,
-                 width: int = 900, max_panel: int = 260) -> go.Figure:
+def heatmap_grid(
+    maps: torch.Tensor,
+    titles: Sequence[str],
+    cols: int = 8,
+    colorscale: str = "Viridis",
+    shared_scale: bool = True,
+    width: int = 900,
+    max_panel: int = 260,
+) -> go.Figure:
     """Activation maps (N, H, W) as a grid of heatmaps, one per map, row 0 at the top.
 
     With ``shared_scale`` all maps share one colour range, so brighter means a larger
@@ -149,10 +190,15 @@ def heatmap_grid(maps: torch.Tensor, titles: Sequence[str], cols: int = 8,
     panel = min(max_panel, (width - 90) / cols)
     colorbar = dict(title="value" if shared_scale else "scaled", thickness=12)
     return _tiled_figure(
-        z.astype(np.float32), raw.astype(np.float32),
+        z.astype(np.float32),
+        raw.astype(np.float32),
         "row %{y}, col %{x}<br>value %{customdata:.3f}<extra></extra>",
-        titles, tops, colorscale, colorbar,
-        height=int(rows * panel * (h + gap) / h + 30))
+        titles,
+        tops,
+        colorscale,
+        colorbar,
+        height=int(rows * panel * (h + gap) / h + 30),
+    )
 
 
 def layer_strip(panels: Sequence[tuple[str, np.ndarray]], width: int = 1000) -> go.Figure:
@@ -173,39 +219,72 @@ def layer_strip(panels: Sequence[tuple[str, np.ndarray]], width: int = 1000) -> 
     raw, _ = _tiles(raws, len(maps), gap)
     panel = (width - 10) / len(maps)
     return _tiled_figure(
-        z.astype(np.float32), raw.astype(np.float32), "value %{customdata:.3f}<extra></extra>",
-        [t for t, _ in panels], tops, "Viridis", None,
-        height=int(panel * size / (size + gap)) + 50, title_size=12)
+        z.astype(np.float32),
+        raw.astype(np.float32),
+        "value %{customdata:.3f}<extra></extra>",
+        [t for t, _ in panels],
+        tops,
+        "Viridis",
+        None,
+        height=int(panel * size / (size + gap)) + 50,
+        title_size=12,
+    )
 
 
 # --------------------------------------------------------------------------- charts
-def loss_figure(curve: Sequence[tuple[float, float]], train_losses: Sequence[float],
-                test_losses: Sequence[float | None], loss_name: str = "MSE",
-                epochs: int | None = None) -> go.Figure:
+def loss_figure(
+    curve: Sequence[tuple[float, float]],
+    train_losses: Sequence[float],
+    test_losses: Sequence[float | None],
+    loss_name: str = "MSE",
+    epochs: int | None = None,
+) -> go.Figure:
     """Training loss per step (smoothed) and train/test loss per epoch, log scale."""
     fig = go.Figure()
     if curve:
         xs, ys = zip(*curve, strict=True)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="train (per batch)",
-                                 line=dict(color="rgba(99,110,250,0.45)", width=1.5)))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="train (per batch)",
+                line=dict(color="rgba(99,110,250,0.45)", width=1.5),
+            )
+        )
     if train_losses:
-        fig.add_trace(go.Scatter(x=list(range(1, len(train_losses) + 1)), y=list(train_losses),
-                                 mode="lines+markers", name="train (epoch mean)",
-                                 line=dict(color="#636efa", width=3)))
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(train_losses) + 1)),
+                y=list(train_losses),
+                mode="lines+markers",
+                name="train (epoch mean)",
+                line=dict(color="#636efa", width=3),
+            )
+        )
     tests = [(i + 1, v) for i, v in enumerate(test_losses) if v is not None]
     if tests:
-        fig.add_trace(go.Scatter(x=[e for e, _ in tests], y=[v for _, v in tests],
-                                 mode="lines+markers", name="test",
-                                 line=dict(color="#ef553b", width=3)))
+        fig.add_trace(
+            go.Scatter(
+                x=[e for e, _ in tests],
+                y=[v for _, v in tests],
+                mode="lines+markers",
+                name="test",
+                line=dict(color="#ef553b", width=3),
+            )
+        )
     values = [y for t in fig.data for y in t.y if y is not None and y > 0]
     if values:  # ticks at 1, 2, 5 x 10^k: plotly's own log ticks crowd short ranges
         lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-        ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in (1, 2, 5)]
+        ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in (1, 2, 5)]
         ticks = [t for t in ticks if min(values) / 2.5 <= t <= max(values) * 2.5]
         fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     fig.update_layout(
-        xaxis_title="epoch", yaxis_title=f"{loss_name} loss (log scale)", yaxis_type="log",
-        height=340, margin=dict(l=10, r=10, t=30, b=10),
+        xaxis_title="epoch",
+        yaxis_title=f"{loss_name} loss (log scale)",
+        yaxis_type="log",
+        height=340,
+        margin=dict(l=10, r=10, t=30, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
     )
     if epochs:
@@ -213,38 +292,61 @@ def loss_figure(curve: Sequence[tuple[float, float]], train_losses: Sequence[flo
     return fig
 
 
-SWEEP_COLOURS = {"model": "#00a67e", "noisy input": "#ef553b",
-                 "median 3x3": "#ab63fa", "Gaussian blur (sigma 1)": "#ffa15a"}
+SWEEP_COLOURS = {
+    "model": "#00a67e",
+    "noisy input": "#ef553b",
+    "median 3x3": "#ab63fa",
+    "Gaussian blur (sigma 1)": "#ffa15a",
+}
 
 
-def sweep_figure(sweep: Sweep, metric: str = "psnr", current: float | None = None,
-                 model_name: str = "model") -> go.Figure:
+def sweep_figure(
+    sweep: Sweep, metric: str = "psnr", current: float | None = None, model_name: str = "model"
+) -> go.Figure:
     """Quality against noise level: the model, the noisy input and classical filters."""
     values = sweep.psnr if metric == "psnr" else sweep.ssim
     fig = go.Figure()
     for name, ys in values.items():
         label = model_name if name == "model" else name
-        fig.add_trace(go.Scatter(
-            x=sweep.levels, y=ys, mode="lines+markers", name=label,
-            line=dict(color=SWEEP_COLOURS.get(name), width=4 if name == "model" else 2,
-                      dash=None if name in ("model", "noisy input") else "dot"),
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=sweep.levels,
+                y=ys,
+                mode="lines+markers",
+                name=label,
+                line=dict(
+                    color=SWEEP_COLOURS.get(name),
+                    width=4 if name == "model" else 2,
+                    dash=None if name in ("model", "noisy input") else "dot",
+                ),
+            )
+        )
     if current is not None:
-        fig.add_vline(x=current, line=dict(color="grey", dash="dash"),
-                      annotation_text="slider", annotation_position="top")
+        fig.add_vline(
+            x=current,
+            line=dict(color="grey", dash="dash"),
+            annotation_text="slider",
+            annotation_position="top",
+        )
     fig.update_layout(
         xaxis_title=f"{sweep.kind} noise level",
         yaxis_title="PSNR (dB, higher is better)" if metric == "psnr" else "SSIM (1 = identical)",
-        height=380, margin=dict(l=10, r=10, t=30, b=10), hovermode="x unified",
+        height=380,
+        margin=dict(l=10, r=10, t=30, b=10),
+        hovermode="x unified",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig
 
 
-def latent_figure(pca: PCA, labels: torch.Tensor, classes: Sequence[str],
-                  indices: torch.Tensor | None = None,
-                  marks: Sequence[tuple[str, float, float]] = (),
-                  path: bool = False) -> go.Figure:
+def latent_figure(
+    pca: PCA,
+    labels: torch.Tensor,
+    classes: Sequence[str],
+    indices: torch.Tensor | None = None,
+    marks: Sequence[tuple[str, float, float]] = (),
+    path: bool = False,
+) -> go.Figure:
     """The codes' 2-D PCA projection, one colour per class; hover shows label and index.
 
     Args:
@@ -262,26 +364,50 @@ def latent_figure(pca: PCA, labels: torch.Tensor, classes: Sequence[str],
         keep = label_of == c
         if not keep.any():
             continue
-        fig.add_trace(scatter(
-            x=pts[keep, 0], y=pts[keep, 1], mode="markers", name=f"{c}: {name}",
-            marker=dict(size=6, opacity=0.75), customdata=idx[keep],
-            hovertemplate=f"class {c} ({name})<br>test image #%{{customdata}}<extra></extra>",
-        ))
+        fig.add_trace(
+            scatter(
+                x=pts[keep, 0],
+                y=pts[keep, 1],
+                mode="markers",
+                name=f"{c}: {name}",
+                marker=dict(size=6, opacity=0.75),
+                customdata=idx[keep],
+                hovertemplate=f"class {c} ({name})<br>test image #%{{customdata}}<extra></extra>",
+            )
+        )
     if path and len(marks) > 1:
-        fig.add_trace(scatter(x=[m[1] for m in marks], y=[m[2] for m in marks], mode="lines",
-                              line=dict(color="black", dash="dash", width=2.5),
-                              showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            scatter(
+                x=[m[1] for m in marks],
+                y=[m[2] for m in marks],
+                mode="lines",
+                line=dict(color="black", dash="dash", width=2.5),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     for name, x, y in marks:
-        fig.add_trace(scatter(
-            x=[x], y=[y], mode="markers+text", text=[f"<b>{name}</b>"],
-            textposition="top center",
-            marker=dict(size=22, symbol="star", color="white", line=dict(color="black", width=2)),
-            textfont=dict(size=20, color="black"), showlegend=False, hoverinfo="skip",
-        ))
+        fig.add_trace(
+            scatter(
+                x=[x],
+                y=[y],
+                mode="markers+text",
+                text=[f"<b>{name}</b>"],
+                textposition="top center",
+                marker=dict(
+                    size=22, symbol="star", color="white", line=dict(color="black", width=2)
+                ),
+                textfont=dict(size=20, color="black"),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     e1, e2 = pca.explained
     fig.update_layout(
         xaxis_title=f"PC 1 ({e1:.0%} of the code's variance)",
-        yaxis_title=f"PC 2 ({e2:.0%})", height=560, margin=dict(l=10, r=10, t=30, b=10),
+        yaxis_title=f"PC 2 ({e2:.0%})",
+        height=560,
+        margin=dict(l=10, r=10, t=30, b=10),
         legend=dict(title="class", itemsizing="constant"),
     )
     return fig

@@ -33,8 +33,11 @@ def initial_model(arch: str, train_set: ImageSet, cfg: TrainConfig) -> Autoencod
     Its weights follow from ``cfg.seed`` alone, and its output starts at the mean pixel
     value of the images it will train on (the first ``cfg.limit``).
     """
-    return build_model(ModelConfig(arch, train_set.shape), seed=cfg.seed,
-                       output_mean=train_set.subset(limit=cfg.limit).mean_intensity())
+    return build_model(
+        ModelConfig(arch, train_set.shape),
+        seed=cfg.seed,
+        output_mean=train_set.subset(limit=cfg.limit).mean_intensity(),
+    )
 
 
 def measured_noises(cfg: TrainConfig, also: Sequence[Noise] = ()) -> list[Noise]:
@@ -69,16 +72,21 @@ class Fitted:
         return self.meta["metrics"]
 
 
-def fit(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig, *,
-        test_images: torch.Tensor | None = None,
-        eval_images: torch.Tensor | None = None,
-        also_measure: Sequence[Noise] = (),
-        meta: dict[str, Any] | None = None,
-        on_step: Callable[[Progress], None] | None = None,
-        on_epoch: Callable[[EpochStats], None] | None = None,
-        on_measure: Callable[[int, int], None] | None = None,
-        stop: threading.Event | None = None,
-        device: str | torch.device | None = None) -> Fitted:
+def fit(
+    model: Autoencoder,
+    train_images: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    test_images: torch.Tensor | None = None,
+    eval_images: torch.Tensor | None = None,
+    also_measure: Sequence[Noise] = (),
+    meta: dict[str, Any] | None = None,
+    on_step: Callable[[Progress], None] | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    on_measure: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+    device: str | torch.device | None = None,
+) -> Fitted:
     """Train ``model`` in place, measure it, and describe it for its checkpoint.
 
     Args:
@@ -94,8 +102,16 @@ def fit(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig, *,
         on_measure: called as the measuring goes, with (images measured so far, images to
             measure in all): first with 0 when training is over, then after every batch.
     """
-    history = train(model, train_images, cfg, test_images=test_images, on_step=on_step,
-                    on_epoch=on_epoch, stop=stop, device=device)
+    history = train(
+        model,
+        train_images,
+        cfg,
+        test_images=test_images,
+        on_step=on_step,
+        on_epoch=on_epoch,
+        stop=stop,
+        device=device,
+    )
     metrics: dict[str, dict[str, Any]] = {}
     if eval_images is not None and len(eval_images):
         noises = measured_noises(cfg, also_measure)
@@ -112,7 +128,13 @@ def fit(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig, *,
             key = "clean" if noise.is_clean else str(noise)
             metrics[key] = evaluate(model, eval_images, noise, on_batch=measured).to_dict()
     n_train = len(train_images) if cfg.limit is None else min(cfg.limit, len(train_images))
-    description = {**(meta or {}), "train_noise": str(cfg.noise), "train": cfg.to_dict(),
-                   "metrics": metrics, "history": history.to_dict(), "train_images": n_train,
-                   "test_images": 0 if eval_images is None else len(eval_images)}
+    description = {
+        **(meta or {}),
+        "train_noise": str(cfg.noise),
+        "train": cfg.to_dict(),
+        "metrics": metrics,
+        "history": history.to_dict(),
+        "train_images": n_train,
+        "test_images": 0 if eval_images is None else len(eval_images),
+    }
     return Fitted(model, history, description)

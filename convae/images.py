@@ -48,8 +48,10 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
     if not data:
         raise ImageError("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"the file is {len(data) / 1e6:.1f} MB; pictures up to "
-                         f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
+        raise ImageError(
+            f"the file is {len(data) / 1e6:.1f} MB; pictures up to "
+            f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted"
+        )
     # A 150 KB PNG can decode to 6000 x 6000 RGBA (144 MB, more while converting): a
     # room full of uploads at once must not add up, so only a few decode at a time.
     if not _decode_slots.acquire(timeout=DECODE_WAIT_S):
@@ -61,7 +63,8 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
                 if opened.width * opened.height > MAX_PIXELS:
                     raise ImageError(
                         f"the picture claims {opened.width} x {opened.height} pixels, more "
-                        f"than {MAX_PIXELS:,} allowed; it may be a decompression bomb")
+                        f"than {MAX_PIXELS:,} allowed; it may be a decompression bomb"
+                    )
                 opened.draft(None, (4 * max(h, w),) * 2)  # JPEG: decode at 1/2 to 1/8 scale
                 opened.load()  # decodes now, so truncation errors surface here
                 # new images, so they outlive the file, which the with-block closes
@@ -70,7 +73,8 @@ def image_to_tensor(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
         raise
     except UnidentifiedImageError:
         raise ImageError(
-            "the file is not a picture Pillow can read; upload a PNG or JPEG") from None
+            "the file is not a picture Pillow can read; upload a PNG or JPEG"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"the picture is too large to decode safely ({_first_line(e)})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:

@@ -88,7 +88,7 @@ def _curve(losses: list[float], steps_per_epoch: int) -> tuple[tuple[float, floa
     size = max(1, -(-n // MAX_CURVE_POINTS))
     out = []
     for i in range(0, n, size):
-        chunk = losses[i:i + size]
+        chunk = losses[i : i + size]
         out.append(((i + len(chunk)) / steps_per_epoch, sum(chunk) / len(chunk)))
     return tuple(out)
 
@@ -120,13 +120,19 @@ class TrainingJob:
     _active_lock = threading.Lock()
     _active: set[TrainingJob] = set()
 
-    def __init__(self, model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
-                 test_images: torch.Tensor | None = None,
-                 sample_images: torch.Tensor | None = None,
-                 eval_images: torch.Tensor | None = None,
-                 meta: dict[str, Any] | None = None,
-                 device: str | torch.device | None = None, threads: int | None = None,
-                 orphan_after_s: float | None = ORPHAN_AFTER_S):
+    def __init__(
+        self,
+        model: Autoencoder,
+        train_images: torch.Tensor,
+        cfg: TrainConfig,
+        test_images: torch.Tensor | None = None,
+        sample_images: torch.Tensor | None = None,
+        eval_images: torch.Tensor | None = None,
+        meta: dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        threads: int | None = None,
+        orphan_after_s: float | None = ORPHAN_AFTER_S,
+    ):
         if not isinstance(model, Autoencoder):
             raise TypeError(f"model must be a convae Autoencoder, got {type(model).__name__}")
         n = len(train_images) if cfg.limit is None else min(cfg.limit, len(train_images))
@@ -151,8 +157,7 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._state = RUNNING
         self._error: str | None = None
-        self._record = _Record(epochs=cfg.epochs,
-                               steps_per_epoch=max(1, -(-n // cfg.batch_size)))
+        self._record = _Record(epochs=cfg.epochs, steps_per_epoch=max(1, -(-n // cfg.batch_size)))
         self.meta: dict[str, Any] = {}
         self.n_train = n
 
@@ -181,7 +186,8 @@ class TrainingJob:
             if max_active is not None and len(TrainingJob._active) >= max_active:
                 raise JobLimitError(
                     f"{max_active} trainings are already running on this server; wait for "
-                    "one to finish (the other pages still work)")
+                    "one to finish (the other pages still work)"
+                )
             TrainingJob._active.add(self)
         self._thread = thread
         self._thread.start()
@@ -216,8 +222,10 @@ class TrainingJob:
 
     # ------------------------------------------------------------------ worker side
     def _on_step(self, p: Progress) -> None:
-        if (self._orphan_after_s is not None
-                and time.monotonic() - self._last_beat > self._orphan_after_s):
+        if (
+            self._orphan_after_s is not None
+            and time.monotonic() - self._last_beat > self._orphan_after_s
+        ):
             self.orphaned = True
             self._stop.set()  # ends after this step; the model stays usable
         with self._lock:
@@ -241,10 +249,18 @@ class TrainingJob:
         try:
             if self._threads:
                 torch.set_num_threads(self._threads)
-            fitted = fit(self._model, self._train_images, self.cfg,
-                         test_images=self._test_images, eval_images=self._eval_images,
-                         meta=self._meta_extra, on_step=self._on_step, on_epoch=self._on_epoch,
-                         stop=self._stop, device=self._device)
+            fitted = fit(
+                self._model,
+                self._train_images,
+                self.cfg,
+                test_images=self._test_images,
+                eval_images=self._eval_images,
+                meta=self._meta_extra,
+                on_step=self._on_step,
+                on_epoch=self._on_epoch,
+                stop=self._stop,
+                device=self._device,
+            )
             for p in self._model.parameters():
                 p.requires_grad_(False)
             with self._lock:
@@ -268,11 +284,18 @@ class TrainingJob:
             return JobSnapshot(
                 state=self._state,
                 fraction=1.0 if self._state == DONE else min(1.0, done / total),
-                epoch=r.epoch, epochs=r.epochs, step=r.step, steps_per_epoch=r.steps_per_epoch,
-                images_per_s=r.images_per_s, elapsed_s=r.elapsed_s,
+                epoch=r.epoch,
+                epochs=r.epochs,
+                step=r.step,
+                steps_per_epoch=r.steps_per_epoch,
+                images_per_s=r.images_per_s,
+                elapsed_s=r.elapsed_s,
                 eta_s=0.0 if self._state != RUNNING else r.eta_s,
                 curve=_curve(r.step_losses, r.steps_per_epoch),
-                train_losses=tuple(r.train_losses), test_losses=tuple(r.test_losses),
-                samples_in=self._samples_in, samples_out=r.samples_out,
-                samples_epoch=r.samples_epoch, error=self._error,
+                train_losses=tuple(r.train_losses),
+                test_losses=tuple(r.test_losses),
+                samples_in=self._samples_in,
+                samples_out=r.samples_out,
+                samples_epoch=r.samples_epoch,
+                error=self._error,
             )

@@ -16,8 +16,10 @@ def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 128) 
     # 128: a batch's feature maps stay in the CPU cache; with 1000, 5,000 MNIST codes took
     # 2x (conv-upsample) to 2.1x (denoiser) as long on one thread (measured)
     with eval_mode(model):
-        out = [model.encode(to_unit_float(images[i:i + batch_size])).flatten(1).float()
-               for i in range(0, len(images), batch_size)]
+        out = [
+            model.encode(to_unit_float(images[i : i + batch_size])).flatten(1).float()
+            for i in range(0, len(images), batch_size)
+        ]
     return torch.cat(out) if out else torch.empty(0, model.latent_size)
 
 
@@ -55,8 +57,9 @@ def pca_2d(codes: torch.Tensor) -> PCA:
 
 
 @torch.no_grad()
-def interpolate(model: Autoencoder, a: torch.Tensor, b: torch.Tensor,
-                ts: list[float] | torch.Tensor) -> torch.Tensor:
+def interpolate(
+    model: Autoencoder, a: torch.Tensor, b: torch.Tensor, ts: list[float] | torch.Tensor
+) -> torch.Tensor:
     """Decode straight-line mixes of the codes of images ``a`` and ``b``.
 
     Args:

@@ -43,14 +43,18 @@ def layer_table(model: Autoencoder) -> list[LayerRow]:
     handles = []
     layers = model.named_layers()
     for name, module in layers:
+
         def hook(_m, _i, out, name=name):
             shapes[name] = tuple(out.shape[1:])
+
         handles.append(module.register_forward_hook(hook))
     model.eval()
     device = next(model.parameters()).device
     model(torch.zeros(1, *model.config.in_shape, device=device))
-    return [LayerRow(name, type(m).__name__, shapes[name], sum(p.numel() for p in m.parameters()))
-            for name, m in layers]
+    return [
+        LayerRow(name, type(m).__name__, shapes[name], sum(p.numel() for p in m.parameters()))
+        for name, m in layers
+    ]
 
 
 @dataclass(frozen=True)

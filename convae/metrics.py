@@ -59,7 +59,7 @@ def _gaussian_band(n: int) -> torch.Tensor:
     g = g / g.sum()
     band = torch.zeros(n + SSIM_WINDOW - 1, n)
     for j in range(n):
-        band[j:j + SSIM_WINDOW, j] = g
+        band[j : j + SSIM_WINDOW, j] = g
     return band
 
 
@@ -76,7 +76,7 @@ def ssim_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     t = F.pad(x.float(), (pad,) * 4, mode="reflect")
     stack = torch.cat((p, t, p * p, t * t, p * t))  # (5B, C, H + 10, W + 10)
     mu_p, mu_t, pp, tt, pt = (_gaussian_band(h).T @ stack @ _gaussian_band(w)).split(b)
-    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
     mu_pp, mu_tt, mu_pt = mu_p.pow(2), mu_t.pow(2), mu_p * mu_t
     var_p = torch.clamp(pp - mu_pp, min=0.0)
     var_t = torch.clamp(tt - mu_tt, min=0.0)
@@ -96,8 +96,10 @@ def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> to
     """Run ``model`` in eval mode over a float batch, in chunks; returns float32 on CPU."""
     device = next(model.parameters()).device
     with eval_mode(model):
-        out = [model(x[i:i + batch_size].to(device)).float().cpu()
-               for i in range(0, len(x), batch_size)]
+        out = [
+            model(x[i : i + batch_size].to(device)).float().cpu()
+            for i in range(0, len(x), batch_size)
+        ]
     return torch.cat(out) if out else x.new_empty((0, *x.shape[1:]))
 
 
@@ -119,9 +121,14 @@ class Evaluation:
         return asdict(self)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
-             seed: int = 0, batch_size: int = 1000,
-             on_batch: Callable[[int], None] | None = None) -> Evaluation:
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    noise: Noise = Noise(),
+    seed: int = 0,
+    batch_size: int = 1000,
+    on_batch: Callable[[int], None] | None = None,
+) -> Evaluation:
     """Mean MSE, PSNR and SSIM of ``model`` reconstructing ``images``.
 
     Args:
@@ -137,7 +144,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
     generator = torch.Generator().manual_seed(seed)
     sums = {k: 0.0 for k in ("mse", "psnr", "ssim", "noisy_mse", "noisy_psnr", "noisy_ssim")}
     for i in range(0, len(images), batch_size):
-        x = to_unit_float(images[i:i + batch_size])
+        x = to_unit_float(images[i : i + batch_size])
         noisy = noise.apply(x, generator=generator)
         for k, v in image_metrics(reconstruct(model, noisy, batch_size), x).items():
             sums[k] += v.sum().item()
@@ -148,17 +155,28 @@ def evaluate(model: nn.Module, images: torch.Tensor, noise: Noise = Noise(),
             on_batch(len(x))
     n = len(images)
     mean = {k: v / n for k, v in sums.items()}
-    noisy_means = {} if noise.is_clean else {
-        "noisy_mse": mean["noisy_mse"], "noisy_psnr": mean["noisy_psnr"],
-        "noisy_ssim": mean["noisy_ssim"],
-    }
-    return Evaluation(n=n, noise=str(noise), mse=mean["mse"], psnr=mean["psnr"],
-                      ssim=mean["ssim"], **noisy_means)
+    noisy_means = (
+        {}
+        if noise.is_clean
+        else {
+            "noisy_mse": mean["noisy_mse"],
+            "noisy_psnr": mean["noisy_psnr"],
+            "noisy_ssim": mean["noisy_ssim"],
+        }
+    )
+    return Evaluation(
+        n=n, noise=str(noise), mse=mean["mse"], psnr=mean["psnr"], ssim=mean["ssim"], **noisy_means
+    )
 
 
-def evaluate_model_on(model: nn.Module, dataset: str, noise: Noise = Noise(),
-                      limit: int | None = None, seed: int = 0,
-                      on_batch: Callable[[int], None] | None = None) -> Evaluation:
+def evaluate_model_on(
+    model: nn.Module,
+    dataset: str,
+    noise: Noise = Noise(),
+    limit: int | None = None,
+    seed: int = 0,
+    on_batch: Callable[[int], None] | None = None,
+) -> Evaluation:
     """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images).
 
     This is what ``python -m convae eval`` reports. :func:`convae.fitting.fit` measures a

@@ -5,7 +5,9 @@ Every model is an :class:`Autoencoder`: an ``encoder`` and a ``decoder``, each a
 one convention gives every architecture ``encode``/``decode``/``forward``, a list of its
 layers in order, and lets :mod:`convae.activations` hook any of them generically.
 
-Sizes follow the seed tutorials (``../shared/DESIGN.md``); shapes in comments are for
+Sizes follow the tutorials this project follows (a linear code; convolutions with a
+transposed-convolution or an upsampling decoder; a deeper 4x4x8 variant; a denoiser; a
+colour model for CIFAR-10); shapes in comments are for
 MNIST's 1x28x28 input, CIFAR-10's 3x32x32 works the same way.
 """
 
@@ -72,8 +74,11 @@ class Autoencoder(nn.Module):
         they die: seed-sized models (4 code channels) collapsed to a constant output.
         """
         mean = min(max(float(mean), 1e-3), 1 - 1e-3)
-        biases = [bias for _, m in self.named_layers()
-                  if isinstance(bias := getattr(m, "bias", None), torch.Tensor)]
+        biases = [
+            bias
+            for _, m in self.named_layers()
+            if isinstance(bias := getattr(m, "bias", None), torch.Tensor)
+        ]
         biases[-1].fill_(math.log(mean / (1 - mean)))
 
     def named_layers(self) -> list[tuple[str, nn.Module]]:
@@ -165,9 +170,10 @@ def conv_upsample(config: ModelConfig) -> Autoencoder:
     return Autoencoder(config, _seed_encoder(c, d1, d2), decoder)
 
 
-def _three_pool(config: ModelConfig, default: tuple[int, int, int],
-                batch_norm: bool = False) -> Autoencoder:
-    """Three conv+pool stages down to 4x4, then resize-and-conv back up (seed 002's shape).
+def _three_pool(
+    config: ModelConfig, default: tuple[int, int, int], batch_norm: bool = False
+) -> Autoencoder:
+    """Three conv+pool stages down to 4x4, then resize-and-conv back up (the deeper variant).
 
     With ``batch_norm``, every conv but the last is followed by batch norm (``bnN``).
     """
@@ -201,15 +207,15 @@ def _three_pool(config: ModelConfig, default: tuple[int, int, int],
 
 
 def conv_deep(config: ModelConfig) -> Autoencoder:
-    """Depths 16-8-8, three poolings, a 4x4x8 = 128-value code (seed 002)."""
+    """Depths 16-8-8, three poolings, a 4x4x8 = 128-value code (the deeper variant)."""
     return _three_pool(config, (16, 8, 8))
 
 
 def denoiser(config: ModelConfig) -> Autoencoder:
     """The same shape with depths 32-32-16 and batch norm, to be trained on noisy input.
 
-    Seed 002's depths. Without batch norm, Adam left 6 of the 16 code channels and 8 of
-    the 32 middle ones dead (always 0) and the model stopped at 19.3 dB on MNIST with
+    The denoising tutorial's depths. Without batch norm, Adam left 6 of the 16 code
+    channels and 8 of the 32 middle ones dead (always 0) and the model stopped at 19.3 dB on MNIST with
     noise 0.5; with it, 1.4 dB more at the same training budget (measured).
     """
     return _three_pool(config, (32, 32, 16), batch_norm=True)
@@ -218,7 +224,7 @@ def denoiser(config: ModelConfig) -> Autoencoder:
 def conv_bn(config: ModelConfig) -> Autoencoder:
     """convae's own design: batch-normalised, with a linear 7x7x4 = 196-value code.
 
-    Differences from the seeds, each for reconstruction quality at the same code size:
+    Differences from the tutorials, each for reconstruction quality at the same code size:
     batch norm for faster, steadier training; 32 channels in the middle instead of 4;
     and no ReLU on the code, so no code value is stuck at zero. Depths 16-32 were
     measured to reach 26 dB at a quarter of the cost of 32-64 on a 2-core CPU.
@@ -263,18 +269,22 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture("linear", linear, "flatten -> 32 hidden units -> sigmoid (linear seed)"),
         Architecture(
-            "conv-transpose", conv_transpose,
+            "conv-transpose",
+            conv_transpose,
             "conv 16-4 + 2x pooling, transposed-conv decoder; 7x7x4 code",
         ),
         Architecture(
-            "conv-upsample", conv_upsample,
+            "conv-upsample",
+            conv_upsample,
             "conv 16-4 + 2x pooling, nearest-upsample + conv decoder; 7x7x4 code",
         ),
         Architecture("conv-deep", conv_deep, "conv 16-8-8, three poolings; 4x4x8 = 128 code"),
-        Architecture("denoiser", denoiser,
-                     "conv 32-32-16 + batch norm, three poolings; for denoising"),
         Architecture(
-            "conv-bn", conv_bn,
+            "denoiser", denoiser, "conv 32-32-16 + batch norm, three poolings; for denoising"
+        ),
+        Architecture(
+            "conv-bn",
+            conv_bn,
             "convae's own: conv 16-32 with batch norm, linear 7x7x4 code",
         ),
     )
@@ -285,8 +295,9 @@ def architecture_names() -> list[str]:
     return list(ARCHITECTURES)
 
 
-def build_model(config: ModelConfig, seed: int | None = None,
-                output_mean: float | None = None) -> Autoencoder:
+def build_model(
+    config: ModelConfig, seed: int | None = None, output_mean: float | None = None
+) -> Autoencoder:
     """Build the architecture ``config.arch`` for ``config.in_shape``.
 
     Args:

@@ -61,8 +61,9 @@ class Noise:
             )
         return cls(kind.strip().lower(), value)
 
-    def apply(self, x: torch.Tensor, seed: int | None = None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+    def apply(
+        self, x: torch.Tensor, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Return a noisy copy of ``x`` (a float batch in [0, 1]); ``x`` is not modified.
 
         Args:
@@ -73,8 +74,13 @@ class Noise:
         return add_noise(x, self.kind, self.level, seed=seed, generator=generator)
 
 
-def add_noise(x: torch.Tensor, kind: str, level: float, seed: int | None = None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def add_noise(
+    x: torch.Tensor,
+    kind: str,
+    level: float,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Corrupt a float batch in [0, 1]; see :class:`Noise` for the kinds."""
     if not torch.is_floating_point(x):
         raise TypeError(f"add_noise expects a float tensor in [0, 1], got {x.dtype}")

@@ -33,8 +33,13 @@ def safe_name(name: str) -> str:
     return stem
 
 
-def save_user_model(directory: str | Path, name: str, model: Autoencoder,
-                    meta: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+def save_user_model(
+    directory: str | Path,
+    name: str,
+    model: Autoencoder,
+    meta: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Save ``model`` as ``directory/<safe name>.pt``; returns the path.
 
     Raises:
@@ -45,9 +50,10 @@ def save_user_model(directory: str | Path, name: str, model: Autoencoder,
     path = directory / f"{safe_name(name)}.pt"
     protected = {e["file"] for e in read_index(directory)} if directory.is_dir() else set()
     if path.name in protected:
-        raise ConvaeError(f"{path.name} is a pretrained checkpoint of this project and is "
-                          "never replaced; choose another name")
+        raise ConvaeError(
+            f"{path.name} is a pretrained checkpoint of this project and is "
+            "never replaced; choose another name"
+        )
     if path.exists() and not overwrite:
-        raise ConvaeError(f"{path.name} already exists; choose another name or allow "
-                          "replacing it")
+        raise ConvaeError(f"{path.name} already exists; choose another name or allow replacing it")
     return save_checkpoint(path, model, meta)

@@ -2,7 +2,7 @@
 
 Why it is fast on a CPU (measured in ``scripts/benchmark_trainer.py``): the whole
 dataset is converted to a float tensor once and each batch is one index into it (no
-DataLoader, no per-sample Python or PIL work); batches are larger than the seeds' 20;
+DataLoader, no per-sample Python or PIL work); batches are larger than the tutorials' 20;
 convolutions run in channels-last memory layout; Adam updates all parameters in one
 fused kernel; and on CPUs with native bfloat16 (AVX-512-BF16 or AMX) the forward pass
 runs under bfloat16 autocast. The weights themselves always stay float32.
@@ -56,7 +56,8 @@ class Progress:
     @property
     def fraction(self) -> float:
         return ((self.epoch - 1) * self.steps_per_epoch + self.step) / (
-            self.epochs * self.steps_per_epoch)
+            self.epochs * self.steps_per_epoch
+        )
 
 
 @dataclass
@@ -76,15 +77,20 @@ class History:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"epochs": [asdict(e) for e in self.epochs], "stopped": self.stopped,
-                "seconds": self.seconds}
+        return {
+            "epochs": [asdict(e) for e in self.epochs],
+            "stopped": self.stopped,
+            "seconds": self.seconds,
+        }
 
 
 def _cpu_has_native_bf16() -> bool:
     """AVX-512-BF16 or AMX: without them bfloat16 convolutions are emulated and slower."""
     cpu = torch.cpu
-    return any(getattr(cpu, check, lambda: False)()
-               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(
+        getattr(cpu, check, lambda: False)()
+        for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -106,8 +112,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 class LossFn(Protocol):
     """``F.mse_loss`` or ``F.binary_cross_entropy``: (output, target) -> loss."""
 
-    def __call__(self, input: torch.Tensor, target: torch.Tensor, *,
-                 reduction: str = "mean") -> torch.Tensor: ...
+    def __call__(
+        self, input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean"
+    ) -> torch.Tensor: ...
 
 
 def _loss_fn(name: str) -> LossFn:
@@ -115,8 +122,14 @@ def _loss_fn(name: str) -> LossFn:
 
 
 @torch.no_grad()
-def evaluate_loss(model: Autoencoder, images: torch.Tensor, loss: str = "mse",
-              noise: Noise = Noise(), seed: int = 0, batch_size: int = 1000) -> float:
+def evaluate_loss(
+    model: Autoencoder,
+    images: torch.Tensor,
+    loss: str = "mse",
+    noise: Noise = Noise(),
+    seed: int = 0,
+    batch_size: int = 1000,
+) -> float:
     """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``."""
     device = next(model.parameters()).device
     fn = _loss_fn(loss)
@@ -124,20 +137,25 @@ def evaluate_loss(model: Autoencoder, images: torch.Tensor, loss: str = "mse",
     total = 0.0
     with eval_mode(model):
         for i in range(0, len(images), batch_size):
-            x = to_unit_float(images[i:i + batch_size])
+            x = to_unit_float(images[i : i + batch_size])
             noisy = noise.apply(x, generator=generator)
             out = model(noisy.to(device)).float()
             total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
     return total / len(images)
 
 
-def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.Optimizer,
-                cfg: TrainConfig, generator: torch.Generator, epoch: int = 1,
-                on_step: Callable[[Progress], None] | None = None,
-                stop: threading.Event | None = None,
-                clock: dict | None = None,
-                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-                ) -> tuple[float, bool]:
+def train_epoch(
+    model: Autoencoder,
+    data: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+    epoch: int = 1,
+    on_step: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+    clock: dict | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> tuple[float, bool]:
     """One pass over ``data`` (float, on the model's device) in shuffled batches.
 
     ``scheduler``, if given, is stepped after every optimizer step.
@@ -153,13 +171,16 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
     n = len(data)
     steps = math.ceil(n / cfg.batch_size)
     order = torch.randperm(n, generator=generator).to(data.device)
-    clock = clock if clock is not None else {"start": time.perf_counter(), "images": 0,
-                                             "total_images": n * cfg.epochs}
+    clock = (
+        clock
+        if clock is not None
+        else {"start": time.perf_counter(), "images": 0, "total_images": n * cfg.epochs}
+    )
     total, done = 0.0, 0
     for step in range(steps):
         if stop is not None and stop.is_set():
             return (total / done if done else float("nan")), True
-        target = data[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
+        target = data[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
         x = noise.apply(target, generator=generator) if not noise.is_clean else target
         x = x.contiguous(memory_format=memory_format)
         with torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
@@ -178,17 +199,31 @@ def train_epoch(model: Autoencoder, data: torch.Tensor, optimizer: torch.optim.O
             elapsed = time.perf_counter() - clock["start"]
             rate = clock["images"] / elapsed if elapsed > 0 else 0.0
             left = clock["total_images"] - clock["images"]
-            on_step(Progress(epoch, cfg.epochs, step + 1, steps, value, rate, elapsed,
-                             left / rate if rate > 0 else float("inf")))
+            on_step(
+                Progress(
+                    epoch,
+                    cfg.epochs,
+                    step + 1,
+                    steps,
+                    value,
+                    rate,
+                    elapsed,
+                    left / rate if rate > 0 else float("inf"),
+                )
+            )
     return total / max(done, 1), False
 
 
-def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
-          test_images: torch.Tensor | None = None,
-          on_step: Callable[[Progress], None] | None = None,
-          on_epoch: Callable[[EpochStats], None] | None = None,
-          stop: threading.Event | None = None,
-          device: str | torch.device | None = None) -> History:
+def train(
+    model: Autoencoder,
+    train_images: torch.Tensor,
+    cfg: TrainConfig,
+    test_images: torch.Tensor | None = None,
+    on_step: Callable[[Progress], None] | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    stop: threading.Event | None = None,
+    device: str | torch.device | None = None,
+) -> History:
     """Train ``model`` in place to reconstruct ``train_images``.
 
     Args:
@@ -204,7 +239,7 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     Same seed, data and settings on the same device give the same weights.
     """
     if cfg.limit is not None:
-        train_images = train_images[:cfg.limit]
+        train_images = train_images[: cfg.limit]
     if len(train_images) == 0:
         raise ValueError("train needs at least one training image")
     dev = resolve_device(str(device) if device is not None else None)
@@ -213,21 +248,20 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
     model.to(dev).to(memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
     # fused: one kernel for all parameters instead of a few small ops per tensor
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
-                                 fused=dev.type in ("cpu", "cuda"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
     scheduler = None
     if cfg.schedule == "cosine":  # stepped once per batch, down to 0 at the last one
         total_steps = math.ceil(len(data) / cfg.batch_size) * cfg.epochs
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     history = History()
-    clock = {"start": time.perf_counter(), "images": 0,
-             "total_images": len(data) * cfg.epochs}
+    clock = {"start": time.perf_counter(), "images": 0, "total_images": len(data) * cfg.epochs}
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
-            loss, stopped = train_epoch(model, data, optimizer, cfg, generator, epoch,
-                                        on_step, stop, clock, scheduler)
+            loss, stopped = train_epoch(
+                model, data, optimizer, cfg, generator, epoch, on_step, stop, clock, scheduler
+            )
             seconds = time.perf_counter() - t0
             if stopped:
                 history.stopped = True
@@ -236,8 +270,14 @@ def train(model: Autoencoder, train_images: torch.Tensor, cfg: TrainConfig,
             if test_images is not None and len(test_images):
                 tl = evaluate_loss(model, test_images, cfg.loss, cfg.noise, seed=cfg.seed)
             elapsed = time.perf_counter() - clock["start"]  # test losses included
-            stats = EpochStats(epoch, loss, tl, seconds, len(data) / seconds,
-                               eta_s=elapsed / epoch * (cfg.epochs - epoch))
+            stats = EpochStats(
+                epoch,
+                loss,
+                tl,
+                seconds,
+                len(data) / seconds,
+                eta_s=elapsed / epoch * (cfg.epochs - epoch),
+            )
             history.epochs.append(stats)
             if on_epoch is not None:
                 on_epoch(stats)

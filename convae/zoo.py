@@ -56,8 +56,9 @@ def write_index(entries: list[dict[str, Any]], directory: str | Path | None = No
     return path
 
 
-def find_entry(dataset: str, arch: str, directory: str | Path | None = None
-               ) -> dict[str, Any] | None:
+def find_entry(
+    dataset: str, arch: str, directory: str | Path | None = None
+) -> dict[str, Any] | None:
     for entry in read_index(directory):
         if entry.get("dataset") == dataset and entry.get("arch") == arch:
             return entry

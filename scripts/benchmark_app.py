@@ -6,7 +6,7 @@ percentile). AppTest reruns the whole script (sidebar + page) on every change, w
 browser only reruns the slider's fragment, so these figures are an upper bound of what
 a user waits for on the server (network and drawing in the browser not included).
 
-    CONVAE_DATA_DIR=../shared/datasets python scripts/benchmark_app.py [--moves 20]
+    python scripts/benchmark_app.py [--moves 20]
 """
 
 from __future__ import annotations
@@ -68,29 +68,48 @@ def main(argv: list[str] | None = None) -> int:
     at.run()
     levels = [round(0.05 * i, 2) for i in range(1, 20)]
     time_moves(at, lambda: at.slider(key="explore_level"), levels[:3], 3)  # warm-up
-    rows.append(("Explore", f"noise level ({args.images} images)",
-                 time_moves(at, lambda: at.slider(key="explore_level"), levels, args.moves)))
+    rows.append(
+        (
+            "Explore",
+            f"noise level ({args.images} images)",
+            time_moves(at, lambda: at.slider(key="explore_level"), levels, args.moves),
+        )
+    )
 
     at.switch_page("app_pages/activations.py").run()
     at.selectbox(key="act_kind").set_value("gaussian")
     at.run()
     time_moves(at, lambda: at.slider(key="act_level"), levels[:3], 3)
-    rows.append(("Activations", "noise level (1 image, all layers)",
-                 time_moves(at, lambda: at.slider(key="act_level"), levels, args.moves)))
+    rows.append(
+        (
+            "Activations",
+            "noise level (1 image, all layers)",
+            time_moves(at, lambda: at.slider(key="act_level"), levels, args.moves),
+        )
+    )
     at.selectbox(key="act_layer").set_value("encoder.conv1")
     at.run()
     ranges = [(0, 15), (0, 7), (8, 15), (4, 11)]
     time_moves(at, lambda: at.slider(key="act_channels_16"), ranges, 3)
-    rows.append(("Activations", "channel range (16 maps)",
-                 time_moves(at, lambda: at.slider(key="act_channels_16"), ranges, args.moves)))
+    rows.append(
+        (
+            "Activations",
+            "channel range (16 maps)",
+            time_moves(at, lambda: at.slider(key="act_channels_16"), ranges, args.moves),
+        )
+    )
 
-    print(f"model: {model} · torch threads: {torch.get_num_threads()} · "
-          f"CPUs: {os.cpu_count()} · {args.moves} moves each (full-script reruns)\n")
+    print(
+        f"model: {model} · torch threads: {torch.get_num_threads()} · "
+        f"CPUs: {os.cpu_count()} · {args.moves} moves each (full-script reruns)\n"
+    )
     print(f"{'page':<12} {'slider':<36} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
     for page, what, times in rows:
         ms = [t * 1000 for t in times]
-        print(f"{page:<12} {what:<36} {statistics.median(ms):>10.0f} "
-              f"{percentile(ms, 0.95):>8.0f} {max(ms):>8.0f}")
+        print(
+            f"{page:<12} {what:<36} {statistics.median(ms):>10.0f} "
+            f"{percentile(ms, 0.95):>8.0f} {max(ms):>8.0f}"
+        )
     return 0
 
 

@@ -5,8 +5,8 @@ once in one headless Chromium (one browser context each, driven with asyncio). E
 session visits every page through the sidebar's links (a reload would be a new session)
 and moves the page's sliders with the keyboard; each move is timed from the key press
 until the run it asked for has finished (the app's own ``rerun_script`` and
-``script_finished`` messages on the websocket: exact even for runs too fast to show). Meanwhile session 0 starts a small training run
-on the Train page. At the end:
+``script_finished`` messages on the websocket: exact even for runs too fast to show).
+Meanwhile session 0 starts a small training run on the Train page. At the end:
 
 - no exception element on any page, in any session;
 - isolation: session 0's sidebar lists the model it trained, no other session does;
@@ -19,7 +19,7 @@ Every wait is bounded and the whole run stops by itself (``--deadline`` for the 
 visits, then at most two minutes for the final checks). Prints a
 Markdown table; exit status 1 if there were errors or the isolation checks failed.
 
-    CONVAE_DATA_DIR=../shared/datasets python scripts/browser_load.py [--sessions 8]
+    python scripts/browser_load.py [--sessions 8]
 
 Needs Playwright and Chromium (``/usr/bin/chromium``). Not a test: it lives outside
 ``tests/`` and its name matches neither of pytest's ``test_*.py`` and ``*_test.py``, so
@@ -44,12 +44,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # sidebar link -> text of the page's title (to know the new page has replaced the old)
-PAGES = {"Home": "What does an autoencoder do", "Denoise & explore": "Denoise & explore",
-         "Activations": "Activations", "Compare models": "Compare models",
-         "Latent space": "Latent space", "Train": "Train your own"}
+PAGES = {
+    "Home": "What does an autoencoder do",
+    "Denoise & explore": "Denoise & explore",
+    "Activations": "Activations",
+    "Compare models": "Compare models",
+    "Latent space": "Latent space",
+    "Train": "Train your own",
+}
 WAIT_MS = 60_000  # the longest any single step may take before it counts as an error
 MAX_SLIDERS = 3  # per page: the page's first sliders (main area only)
 SESSION_MODEL = re.compile(r"^#\d+ ")  # labels of a session's own models ("#1 3 epoch(s)")
@@ -96,18 +107,23 @@ class Session:
                 msg = BackMsg.FromString(payload)
                 if msg.WhichOneof("type") == "rerun_script":
                     auto = msg.rerun_script.is_auto_rerun
-                    self.events.append((time.perf_counter(),
-                                        "auto_rerun" if auto else "user_rerun"))
+                    self.events.append(
+                        (time.perf_counter(), "auto_rerun" if auto else "user_rerun")
+                    )
 
         def received(payload):
             if isinstance(payload, bytes) and len(payload) < 1000:  # not the big deltas
                 msg = ForwardMsg.FromString(payload)
-                if (msg.WhichOneof("type") == "script_finished" and msg.script_finished
-                        != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN):
+                if (
+                    msg.WhichOneof("type") == "script_finished"
+                    and msg.script_finished
+                    != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
+                ):
                     self.events.append((time.perf_counter(), "finished"))
 
         ws.on("framesent", sent)
         ws.on("framereceived", received)
+
     model_options: list[str] = field(default_factory=list)
     trained: bool = False
     slider_ok: bool = True
@@ -159,8 +175,9 @@ class RssSampler(threading.Thread):
 
 
 async def settle(page) -> None:
-    await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                                 timeout=WAIT_MS)
+    await page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=WAIT_MS
+    )
 
 
 async def check_exceptions(page, s: Session, where: str) -> None:
@@ -200,8 +217,11 @@ async def move_slider(page, s: Session, thumb, where: str, key: str = "ArrowRigh
             ask = next((i for i, (_, kind) in enumerate(events) if kind == "user_rerun"), None)
             if ask is None and time.perf_counter() - t0 > NO_RERUN_S:
                 return False  # the value did not change (e.g. at the end of its range)
-            done = None if ask is None else next(
-                (t for t, kind in events[ask + 1:] if kind == "finished"), None)
+            done = (
+                None
+                if ask is None
+                else next((t for t, kind in events[ask + 1 :] if kind == "finished"), None)
+            )
             if done is not None:
                 s.moves.append(done - t0)
                 s.server.append(done - events[ask][0])
@@ -219,8 +239,7 @@ async def move_slider(page, s: Session, thumb, where: str, key: str = "ArrowRigh
 async def model_options(page) -> list[str]:
     """The labels in the sidebar's "Model (weights)" list (opened, read, closed)."""
     await settle(page)
-    box = page.locator('[data-testid="stSidebar"]').get_by_role("combobox",
-                                                                 name="Model (weights)")
+    box = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Model (weights)")
     await box.click(timeout=WAIT_MS)
     options = page.get_by_role("option")
     await options.first.wait_for(timeout=WAIT_MS)
@@ -247,15 +266,17 @@ async def start_training(page, s: Session) -> None:
         await main.get_by_role("button", name=re.compile("Start training")).click()
         # running (its Stop button) or already finished (the "Keep this model" part)
         started = main.get_by_role("button", name=re.compile("Stop")).or_(
-            main.get_by_text("Keep this model"))
+            main.get_by_text("Keep this model")
+        )
         await started.first.wait_for(timeout=WAIT_MS)
         await settle(page)
     except Exception as e:
         s.errors.append(f"Train: could not start training: {type(e).__name__}: {e}"[:300])
 
 
-async def session_run(browser, url: str, s: Session, rounds: int, deadline: float,
-                      round_done: list[int]) -> None:
+async def session_run(
+    browser, url: str, s: Session, rounds: int, deadline: float, round_done: list[int]
+) -> None:
     opened = time.monotonic()
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
@@ -315,8 +336,9 @@ async def session_run(browser, url: str, s: Session, rounds: int, deadline: floa
         await context.close()
 
 
-async def drive(url: str, n: int, rounds: int, deadline: float,
-                warm_mark: list[float]) -> list[Session]:
+async def drive(
+    url: str, n: int, rounds: int, deadline: float, warm_mark: list[float]
+) -> list[Session]:
     from playwright.async_api import async_playwright
 
     sessions = [Session(i) for i in range(n)]
@@ -330,8 +352,10 @@ async def drive(url: str, n: int, rounds: int, deadline: float,
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            await asyncio.gather(mark_warm(), *(session_run(browser, url, s, rounds, deadline,
-                                                            round_done) for s in sessions))
+            await asyncio.gather(
+                mark_warm(),
+                *(session_run(browser, url, s, rounds, deadline, round_done) for s in sessions),
+            )
         finally:
             await browser.close()
     return sessions
@@ -342,25 +366,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="visits of every page")
     parser.add_argument("--deadline", type=float, default=300, help="seconds, all in all")
-    parser.add_argument("--checkpoints", help="CONVAE_CHECKPOINT_DIR for the server "
-                                              "(default: the repository's checkpoints/)")
-    parser.add_argument("--server-timing", action="store_true",
-                        help="also time every script run inside the server (wall and CPU)")
-    parser.add_argument("--nice", type=int, default=0,
-                        help="run the browsers (and this script) at this niceness, the "
-                             "server at the normal one: as if the visitors' browsers ran "
-                             "on their own machines (timings become an upper bound)")
-    parser.add_argument("--server-cpus", type=int, default=0,
-                        help="pin the server to this many CPUs and the browsers (and this "
-                             "script) to the others: as if the visitors' browsers ran on "
-                             "their own machines and the server had that many cores")
+    parser.add_argument(
+        "--checkpoints",
+        help="CONVAE_CHECKPOINT_DIR for the server (default: the repository's checkpoints/)",
+    )
+    parser.add_argument(
+        "--server-timing",
+        action="store_true",
+        help="also time every script run inside the server (wall and CPU)",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the browsers (and this script) at this niceness, the "
+        "server at the normal one: as if the visitors' browsers ran "
+        "on their own machines (timings become an upper bound)",
+    )
+    parser.add_argument(
+        "--server-cpus",
+        type=int,
+        default=0,
+        help="pin the server to this many CPUs and the browsers (and this "
+        "script) to the others: as if the visitors' browsers ran on "
+        "their own machines and the server had that many cores",
+    )
     args = parser.parse_args(argv)
     all_cpus = sorted(os.sched_getaffinity(0))
     if args.server_cpus and not 0 < args.server_cpus < len(all_cpus):
-        raise SystemExit(f"--server-cpus must leave the browsers at least one of the "
-                         f"{len(all_cpus)} CPUs")
-    server_cpus = set(all_cpus[:args.server_cpus])
-    browser_cpus = set(all_cpus[args.server_cpus:])
+        raise SystemExit(
+            f"--server-cpus must leave the browsers at least one of the {len(all_cpus)} CPUs"
+        )
+    server_cpus = set(all_cpus[: args.server_cpus])
+    browser_cpus = set(all_cpus[args.server_cpus :])
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
     env = dict(os.environ)
@@ -376,15 +414,31 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     timing_path = log_path.with_suffix(".runs")
     timing_path.unlink(missing_ok=True)
-    launcher = ([sys.executable, "-c", TIMED_SERVER, str(timing_path)] if args.server_timing
-                else [sys.executable, "-m", "streamlit"])
+    launcher = (
+        [sys.executable, "-c", TIMED_SERVER, str(timing_path)]
+        if args.server_timing
+        else [sys.executable, "-m", "streamlit"]
+    )
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
-            [*launcher, "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                *launcher,
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             # before Python starts: every thread of the server inherits the mask
-            preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None)
+            preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None,
+        )
     if server_cpus:
         os.sched_setaffinity(0, browser_cpus)  # the browsers, launched later, inherit it
     sampler = RssSampler(server.pid)
@@ -440,54 +494,84 @@ def main(argv: list[str] | None = None) -> int:
         return f"{x:.2f} s"
 
     print()
-    print("| sessions | slider moves | p50 | p95 | max | errors | peak RSS MB "
-          "| RSS after warm-up MB | RSS at end MB |")
+    print(
+        "| sessions | slider moves | p50 | p95 | max | errors | peak RSS MB "
+        "| RSS after warm-up MB | RSS at end MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    times = ([fmt(statistics.median(moves)), fmt(percentile(moves, 0.95)), fmt(max(moves))]
-             if moves else ["-"] * 3)
-    cells = [str(len(sessions)), str(len(moves)), *times, str(len(errors)),
-             f"{max(rss):.0f}" if rss else "-",
-             f"{after_warm[0]:.0f}" if after_warm else "-",
-             f"{end_rss:.0f}" if end_rss is not None else "-"]
+    times = (
+        [fmt(statistics.median(moves)), fmt(percentile(moves, 0.95)), fmt(max(moves))]
+        if moves
+        else ["-"] * 3
+    )
+    cells = [
+        str(len(sessions)),
+        str(len(moves)),
+        *times,
+        str(len(errors)),
+        f"{max(rss):.0f}" if rss else "-",
+        f"{after_warm[0]:.0f}" if after_warm else "-",
+        f"{end_rss:.0f}" if end_rss is not None else "-",
+    ]
     print("| " + " | ".join(cells) + " |")
     print()
-    print(f"Isolation: session 0 lists its trained model: {trainer.trained}; other sessions "
-          f"listing it: {len(leaked)} of {len(others)}; every session kept its own slider "
-          f"value: {all(s.slider_ok for s in sessions)}.")
+    print(
+        f"Isolation: session 0 lists its trained model: {trainer.trained}; other sessions "
+        f"listing it: {len(leaked)} of {len(others)}; every session kept its own slider "
+        f"value: {all(s.slider_ok for s in sessions)}."
+    )
     if after_warm:
-        print(f"RSS after the warm-up (first round of pages by every session): "
-              f"{after_warm[0]:.0f} MB -> max {max(after_warm):.0f} MB -> end "
-              f"{after_warm[-1]:.0f} MB.")
+        print(
+            f"RSS after the warm-up (first round of pages by every session): "
+            f"{after_warm[0]:.0f} MB -> max {max(after_warm):.0f} MB -> end "
+            f"{after_warm[-1]:.0f} MB."
+        )
     by_place: dict[str, list[float]] = {}
     for sess in sessions:
-        for w, m in zip(sess.where, sess.moves):
+        for w, m in zip(sess.where, sess.moves, strict=True):
             by_place.setdefault(w, []).append(m)
-    print("\nPer slider: " + "; ".join(
-        f"{w}: n={len(v)}, p50 {statistics.median(v):.2f} s, max {max(v):.2f} s"
-        for w, v in by_place.items()) + ".")
+    print(
+        "\nPer slider: "
+        + "; ".join(
+            f"{w}: n={len(v)}, p50 {statistics.median(v):.2f} s, max {max(v):.2f} s"
+            for w, v in by_place.items()
+        )
+        + "."
+    )
     server_part = [x for sess in sessions for x in sess.server]
     if server_part:
-        print(f"Of each move, from the browser's rerun request to the finished run: p50 "
-              f"{statistics.median(server_part):.2f} s, p95 {percentile(server_part, 0.95):.2f}"
-              " s (the rest is the browser: slider debounce, its own CPU).")
+        print(
+            f"Of each move, from the browser's rerun request to the finished run: p50 "
+            f"{statistics.median(server_part):.2f} s, p95 {percentile(server_part, 0.95):.2f}"
+            " s (the rest is the browser: slider debounce, its own CPU)."
+        )
     if args.server_timing and timing_path.exists():
-        runs = [tuple(map(float, line.split())) for line in timing_path.read_text().split("\n")
-                if line.strip()]
+        runs = [
+            tuple(map(float, line.split()))
+            for line in timing_path.read_text().split("\n")
+            if line.strip()
+        ]
         walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
         if runs:
-            print(f"Inside the server, {len(runs)} script runs: wall p50 "
-                  f"{statistics.median(walls):.2f} s, p95 {percentile(walls, 0.95):.2f} s; "
-                  f"CPU of the run's thread p50 {statistics.median(cpus):.3f} s, p95 "
-                  f"{percentile(cpus, 0.95):.3f} s.")
+            print(
+                f"Inside the server, {len(runs)} script runs: wall p50 "
+                f"{statistics.median(walls):.2f} s, p95 {percentile(walls, 0.95):.2f} s; "
+                f"CPU of the run's thread p50 {statistics.median(cpus):.3f} s, p95 "
+                f"{percentile(cpus, 0.95):.3f} s."
+            )
     if cpu0 is not None and cpu1 is not None:
-        print(f"Server CPU: {cpu1 - cpu0:.0f} s in {t_drive:.0f} s of driving "
-              f"({(cpu1 - cpu0) / t_drive:.0%} of one core); machine load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end.")
+        print(
+            f"Server CPU: {cpu1 - cpu0:.0f} s in {t_drive:.0f} s of driving "
+            f"({(cpu1 - cpu0) / t_drive:.0%} of one core); machine load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end."
+        )
     if server_cpus:
         print(f"CPUs: server on {sorted(server_cpus)}, browsers on {sorted(browser_cpus)}.")
     print(f"Wall time {wall:.0f} s; server log: {log_path}")
-    print("Per session (moves, errors, wall s): " + ", ".join(
-        f"#{x.index}: {len(x.moves)}, {len(x.errors)}, {x.wall:.0f}" for x in sessions))
+    print(
+        "Per session (moves, errors, wall s): "
+        + ", ".join(f"#{x.index}: {len(x.moves)}, {len(x.errors)}, {x.wall:.0f}" for x in sessions)
+    )
     if not trainer.trained:
         print(f"Session 0's model list: {trainer.model_options}")
     for e in errors[:30]:

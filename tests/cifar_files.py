@@ -11,8 +11,18 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import CIFAR10
 
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                 "ship", "truck"]
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
@@ -35,15 +45,21 @@ def make_cifar(root: Path, per_batch: int = 20) -> dict:
         data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, size=per_batch).tolist()
         with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data,
-                         "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, f)
+            pickle.dump(
+                {
+                    "batch_label": name,
+                    "labels": labels,
+                    "data": data,
+                    "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
+                },
+                f,
+            )
         batches[name] = (data, labels)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CIFAR_CLASSES, "num_cases_per_batch": per_batch,
-                     "num_vis": 3072}, f)
+        pickle.dump(
+            {"label_names": CIFAR_CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, f
+        )
     return batches
-
-
 
 
 def write_fake_cifar(root: Path, monkeypatch) -> dict:
@@ -52,6 +68,9 @@ def write_fake_cifar(root: Path, monkeypatch) -> dict:
     folder = root / "cifar-10-batches-py"
     monkeypatch.setattr(CIFAR10, "train_list", [[n, md5(folder / n)] for n in CIFAR_BATCHES[:5]])
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
-    monkeypatch.setattr(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
-                                          "md5": md5(folder / "batches.meta")})
+    monkeypatch.setattr(
+        CIFAR10,
+        "meta",
+        {"filename": "batches.meta", "key": "label_names", "md5": md5(folder / "batches.meta")},
+    )
     return batches

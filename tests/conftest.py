@@ -18,14 +18,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import REPO, data_folder, missing, require_dataset, streamlit_server
 
 from convae.data import load_dataset
 
-from support import REPO, data_folder, missing, require_dataset, streamlit_server
-
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,8 +71,7 @@ def offline(monkeypatch):
     torchvision falls back to downloading missing files; this makes that fail fast and
     the same way everywhere, instead of depending on the machine's network.
     """
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
-                "ALL_PROXY"):
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
 
     def no_network(*args, **kwargs):

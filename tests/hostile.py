@@ -53,28 +53,41 @@ def deflated(data: bytes) -> bytes:
 def flip_a_weight_byte(data: bytes) -> bytes:
     """``data`` with one byte changed inside the largest stored tensor, headers intact."""
     with zipfile.ZipFile(io.BytesIO(data)) as z:
-        info = max((i for i in z.infolist() if "/data/" in i.filename),
-                   key=lambda i: i.file_size)
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
     # a stored entry's bytes follow its 30-byte local header, name and extra field
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:
-                                                   info.header_offset + 30])
+    name_len, extra_len = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
     at = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
-    return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1:]
+    return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1 :]
 
 
 def hostile_checkpoints(marker: Path) -> dict[str, bytes]:
     """Every kind of wrong file a visitor can upload as a checkpoint, by file name."""
     good = to_bytes(build_model(ModelConfig("conv-upsample"), seed=0), {"dataset": "mnist"})
     evil = {"format": FORMAT, "format_version": 1, "model": RunsCode(marker)}
-    giant = {"format": FORMAT, "format_version": 1, "state_dict": {}, "meta": {},
-             # 1.5 KB that once made the server allocate 1.25 GB before looking at weights
-             "model": {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 200_000}}
-    mixed = {"format": FORMAT, "format_version": 1, "meta": {},
-             "model": ModelConfig("conv-upsample").to_dict(),
-             "state_dict": build_model(ModelConfig("conv-deep"), seed=0).state_dict()}
-    zeros = {"format": FORMAT, "format_version": 1, "meta": {},
-             "model": ModelConfig("conv-upsample").to_dict(),
-             "state_dict": {"pad": torch.zeros(1_000_000)}}
+    giant = {
+        "format": FORMAT,
+        "format_version": 1,
+        "state_dict": {},
+        "meta": {},
+        # 1.5 KB that once made the server allocate 1.25 GB before looking at weights
+        "model": {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 200_000},
+    }
+    mixed = {
+        "format": FORMAT,
+        "format_version": 1,
+        "meta": {},
+        "model": ModelConfig("conv-upsample").to_dict(),
+        "state_dict": build_model(ModelConfig("conv-deep"), seed=0).state_dict(),
+    }
+    zeros = {
+        "format": FORMAT,
+        "format_version": 1,
+        "meta": {},
+        "model": ModelConfig("conv-upsample").to_dict(),
+        "state_dict": {"pad": torch.zeros(1_000_000)},
+    }
     rng = random.Random(0)
     return {
         "evil-torch-zip.pt": torch_bytes(evil),
@@ -110,15 +123,19 @@ def blank_png(width: int, height: int, rows: int | None = None) -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     comp = zlib.compressobj(9)
     row = bytes(width + 1)
     idat = b"".join(comp.compress(row) for _ in range(rows or height)) + comp.flush()
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def digit(mode: str = "L", size=(60, 40)) -> Image.Image:
@@ -127,8 +144,7 @@ def digit(mode: str = "L", size=(60, 40)) -> Image.Image:
     return img.convert(mode)
 
 
-EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
-       b"(pwned) print showpage\n%%EOF\n")
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(pwned) print showpage\n%%EOF\n"
 
 
 def hostile_images() -> dict[str, bytes]:
@@ -151,7 +167,7 @@ def good_images() -> dict[str, bytes]:
     rgba.putalpha(Image.new("L", rgba.size, 255))
     pal_t = digit("P")
     pal_t.info["transparency"] = 0
-    i16 = Image.fromarray((np.asarray(digit()).astype(np.uint16) * 257))
+    i16 = Image.fromarray(np.asarray(digit()).astype(np.uint16) * 257)
     return {
         "grey.png": png(digit()),
         "one-bit.png": png(digit("1")),

@@ -68,6 +68,7 @@ def tree_snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
     """Size, mtime and mode of ``folder`` and of everything below it: what writing,
     adding or deleting anywhere in it would change (a folder's mtime moves when an entry
     is added or removed). One ``stat`` per entry: data folders hold 60,000 files."""
+
     def entry(st: os.stat_result) -> tuple[int, int, int]:
         return st.st_size, st.st_mtime_ns, st.st_mode
 
@@ -91,17 +92,32 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str], log: Path, start_timeout_s: float = 90
-                     ) -> Iterator[str]:
+def streamlit_server(env: dict[str, str], log: Path, start_timeout_s: float = 90) -> Iterator[str]:
     """``streamlit run app.py`` on a free loopback port, with ``env`` added to this
     process's environment and its output in ``log``; yields the URL once it answers."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s

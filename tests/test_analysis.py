@@ -68,7 +68,7 @@ def test_median_filter_matches_a_direct_computation():
     y = median_filter(x, 3)
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
     for c, i, j in [(0, 0, 0), (1, 3, 4), (2, 5, 6)]:
-        window = padded[0, c, i:i + 3, j:j + 3].flatten()
+        window = padded[0, c, i : i + 3, j : j + 3].flatten()
         assert y[0, c, i, j] == window.median()
 
 
@@ -197,6 +197,7 @@ def test_constant_code_shows_the_transposed_decoder_grid_but_not_upsampling():
     assert checkerboard_strength(up) < 1e-6
     assert checkerboard_strength(tr) > 1e-3
     from convae.checkerboard import checkerboard_share
+
     assert checkerboard_share(up) == 0 and checkerboard_share(tr) > 0.9
 
 

@@ -16,7 +16,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from support import app_environment, assert_clean, new_app
 
 
@@ -36,13 +35,28 @@ def checkpoints(tmp_path_factory, data_root):
         cfg = TrainConfig(epochs=1, limit=256, lr=5e-3)
         history = train(model, train_set.images, cfg)
         metrics = {"clean": evaluate(model, test_set.images[:200]).to_dict()}
-        meta = {"dataset": "mnist", "train_noise": "none", "train": cfg.to_dict(),
-                "metrics": metrics, "history": history.to_dict(), "test_images": 200}
+        meta = {
+            "dataset": "mnist",
+            "train_noise": "none",
+            "train": cfg.to_dict(),
+            "metrics": metrics,
+            "history": history.to_dict(),
+            "test_images": 200,
+        }
         save_checkpoint(folder / f"mnist-{arch}.pt", model, meta)
-        entries.append({"file": f"mnist-{arch}.pt", "arch": arch, "dataset": "mnist",
-                        "train_noise": "none", "latent_size": 196,
-                        "params": model.num_params, "epochs": 1, "test_images": 200,
-                        "metrics": metrics})
+        entries.append(
+            {
+                "file": f"mnist-{arch}.pt",
+                "arch": arch,
+                "dataset": "mnist",
+                "train_noise": "none",
+                "latent_size": 196,
+                "params": model.num_params,
+                "epochs": 1,
+                "test_images": 200,
+                "metrics": metrics,
+            }
+        )
     write_index(entries, folder)
     with app_environment(data_root, folder):
         yield folder
@@ -58,8 +72,11 @@ def metrics(at) -> dict[str, str]:
 
 
 def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "success", "info", "warning", "error")
-             for e in at.get(kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "success", "info", "warning", "error")
+        for e in at.get(kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -122,12 +139,14 @@ def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
     at.selectbox(key="explore_source").set_value("Upload your own").run()
     assert_clean(at)
     assert "Upload one or more pictures" in texts(at)
-    at.get("file_uploader")[0].set_value([("drawing.png", buf.getvalue(), "image/png"),
-                                          ("notes.png", b"not a picture", "image/png")])
+    at.get("file_uploader")[0].set_value(
+        [("drawing.png", buf.getvalue(), "image/png"), ("notes.png", b"not a picture", "image/png")]
+    )
     at.run()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "notes.png: the file is not a picture Pillow can read; upload a PNG or JPEG"]
+        "notes.png: the file is not a picture Pillow can read; upload a PNG or JPEG"
+    ]
     assert list(at.dataframe[0].value.columns) == ["drawing.png"]
     assert "Model output: PSNR" in metrics(at)
 
@@ -161,8 +180,9 @@ def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
     assert_clean(at)
     assert list(at.dataframe[0].value["PSNR here (dB)"]) != here
     captions = [c for img in at.get("image") for c in img.captions]
-    shares = {c.split(" — ")[0]: c.split("grid: ")[1].split("%")[0] for c in captions
-              if "grid: " in c}
+    shares = {
+        c.split(" — ")[0]: c.split("grid: ")[1].split("%")[0] for c in captions if "grid: " in c
+    }
     assert int(shares["conv-transpose untrained"]) > 90  # the artifact, visible
     assert shares["conv-upsample untrained"] == "0"  # and absent
     at.multiselect(key="compare_models_mnist").set_value(["untrained:conv-bn"]).run()
@@ -196,7 +216,8 @@ def test_train_can_be_stopped_and_the_partial_model_is_kept(checkpoints):
     at.run()
     assert_clean(at)
     assert "(stopped early)" in at.selectbox(key="model_id").format_func(
-        at.session_state["model_id"])
+        at.session_state["model_id"]
+    )
     assert "Stopped early" in texts(at)
 
 
@@ -223,6 +244,7 @@ def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     saved = checkpoints / "my-class-demo.pt"
     assert saved.is_file()
     from convae import load_checkpoint
+
     assert load_checkpoint(saved).meta["dataset"] == "mnist"
     at.button(key="train_save").click().run()  # again: refused, not replaced
     assert any("already exists" in e.value for e in at.error)
@@ -248,8 +270,12 @@ def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch):
     # short, says what to do, and never the raw exception behind it
     assert len(shown[0]) < 600 and "network disabled" not in shown[0]
     assert list(at.dataframe[0].value["output shape"])[0] == "16 x 32 x 32"  # still explained
-    for page in ("app_pages/explore.py", "app_pages/activations.py", "app_pages/compare.py",
-                 "app_pages/latent.py"):
+    for page in (
+        "app_pages/explore.py",
+        "app_pages/activations.py",
+        "app_pages/compare.py",
+        "app_pages/latent.py",
+    ):
         at.switch_page(page).run()
         assert not at.exception, page
         assert any("is not on this server" in e.value for e in at.error), page
@@ -273,7 +299,8 @@ def test_bad_checkpoint_upload_changes_nothing_and_a_good_one_is_used(checkpoint
 
 
 def test_without_any_checkpoint_the_untrained_model_and_training_are_offered(
-        checkpoints, tmp_path, monkeypatch):
+    checkpoints, tmp_path, monkeypatch
+):
     monkeypatch.setenv("CONVAE_CHECKPOINT_DIR", str(tmp_path / "none-here"))
     at = new_app()
     assert at.session_state["model_id"] == "untrained:conv-upsample"
@@ -284,8 +311,9 @@ def test_without_any_checkpoint_the_untrained_model_and_training_are_offered(
     assert len(at.dataframe[0].value) == 2  # the two untrained decoders
 
 
-def test_a_colour_dataset_shows_its_red_green_blue_input_channels(checkpoints, tmp_path,
-                                                                  monkeypatch):
+def test_a_colour_dataset_shows_its_red_green_blue_input_channels(
+    checkpoints, tmp_path, monkeypatch
+):
     """CIFAR-10 (generated in its own file format): the sidebar switches to it, the
     untrained model takes 3x32x32, Activations shows the input as R, G and B, and
     Explore draws colour pictures."""

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from hostile import RunsCode, torch_bytes
 from support import REPO
 
@@ -71,8 +70,9 @@ def screenshot(page, path: Path, settle_ms: int = 0) -> None:
         from PIL import Image
 
         with Image.open(path) as im:
-            small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
-                                               dither=Image.Dither.NONE)
+            small = im.convert("RGB").quantize(
+                256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+            )
         small.save(path, optimize=True)
 
 
@@ -90,8 +90,10 @@ class Runs:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         def sent(payload):
-            if isinstance(payload, bytes) and BackMsg.FromString(payload).WhichOneof(
-                    "type") == "rerun_script":
+            if (
+                isinstance(payload, bytes)
+                and BackMsg.FromString(payload).WhichOneof("type") == "rerun_script"
+            ):
                 self.events.append((time.monotonic(), "asked"))
 
         def received(payload):
@@ -99,8 +101,10 @@ class Runs:
                 return
             msg = ForwardMsg.FromString(payload)
             # a run cut short by a rerun is not an end: the rerun is still to come
-            if (msg.WhichOneof("type") == "script_finished" and msg.script_finished
-                    != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN):
+            if (
+                msg.WhichOneof("type") == "script_finished"
+                and msg.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
+            ):
                 self.events.append((time.monotonic(), "ended"))
 
         ws.on("framesent", sent)
@@ -115,8 +119,11 @@ class Runs:
         and nothing has happened for QUIET_S."""
         events = self.events[since:]
         asked = [i for i, (_, kind) in enumerate(events) if kind == "asked"]
-        return (bool(asked) and any(kind == "ended" for _, kind in events[asked[-1]:])
-                and time.monotonic() - events[-1][0] >= QUIET_S)
+        return (
+            bool(asked)
+            and any(kind == "ended" for _, kind in events[asked[-1] :])
+            and time.monotonic() - events[-1][0] >= QUIET_S
+        )
 
 
 def settle(page, runs: Runs, since: int = 0) -> None:
@@ -128,8 +135,9 @@ def settle(page, runs: Runs, since: int = 0) -> None:
             pytest.fail(f"no run ended within {SETTLE_TIMEOUT_MS / 1000:.0f} s: {runs.events}")
         page.wait_for_timeout(50)  # lets Playwright deliver the websocket's messages
     page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
-    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)",
-                           timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => Array.from(document.images).every(i => i.complete)", timeout=SETTLE_TIMEOUT_MS
+    )
     page.wait_for_load_state("networkidle")
 
 
@@ -142,7 +150,7 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
             page = context.new_page()
             stale_media: list[str] = []
 
-            def on_console(m, name=name, stale_media=stale_media):
+            def on_console(m, name=name, stale_media=stale_media, problems=problems):
                 if m.type != "error":
                     return
                 text = f"{m.text} {m.location.get('url', '')}"
@@ -151,10 +159,13 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
                 if media := MEDIA_URL.search(text):
                     stale_media.append(media.group())
                     return
-                problems.append(f"{name}: console {m.text[:300]} "
-                                f"({m.location.get('url', '')})")
+                problems.append(f"{name}: console {m.text[:300]} ({m.location.get('url', '')})")
+
             page.on("console", on_console)
-            page.on("pageerror", lambda e, name=name: problems.append(f"{name}: page {e}"))
+            page.on(
+                "pageerror",
+                lambda e, name=name, problems=problems: problems.append(f"{name}: page {e}"),
+            )
             runs = Runs(page)
             page.goto(f"{server}/{path}")
             settle(page, runs)
@@ -175,27 +186,33 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
             assert after != before, f"{name}: the slider did not move ({before})"
             exceptions = page.locator('[data-testid="stException"]')
             if exceptions.count():
-                problems.append(f"{name}: exception on the page: "
-                                f"{exceptions.first.inner_text()[:500]}")
+                problems.append(
+                    f"{name}: exception on the page: {exceptions.first.inner_text()[:500]}"
+                )
             if name == "compare":  # the view the README wants: decoders' own patterns
                 page.get_by_text("Checkerboard artifacts").first.evaluate(
-                    "e => e.scrollIntoView({block: 'start'})")
+                    "e => e.scrollIntoView({block: 'start'})"
+                )
                 screenshot(page, shots / "compare-checkerboard.png", settle_ms=500)
             if name == "train":  # a short run to its end: the loss curve and samples
                 since = runs.mark()
                 main.get_by_role("button", name="Start training").click()
-                main.get_by_text("It is now the current model").wait_for(
-                    timeout=SETTLE_TIMEOUT_MS)
+                main.get_by_text("It is now the current model").wait_for(timeout=SETTLE_TIMEOUT_MS)
                 settle(page, runs, since)
                 main.get_by_text("It is now the current model").evaluate(
-                    "e => e.scrollIntoView({block: 'start'})")
+                    "e => e.scrollIntoView({block: 'start'})"
+                )
                 page.mouse.move(5, 5)  # no chart toolbar from a hovering pointer
                 screenshot(page, shots / "train.png", settle_ms=300)
             shown = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
+                "img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])"
+            )
             problems += [f"{name}: broken image {src}" for src, ok in shown if not ok]
-            problems += [f"{name}: media file missing but still shown: {url}"
-                         for url in stale_media if any(url in src for src, _ in shown)]
+            problems += [
+                f"{name}: media file missing but still shown: {url}"
+                for url in stale_media
+                if any(url in src for src, _ in shown)
+            ]
             errors = page.locator('[data-testid="stAlertContentError"]')
             if errors.count():
                 problems.append(f"{name}: error message: {errors.first.inner_text()[:300]}")
@@ -205,8 +222,7 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
     assert not problems, "\n".join(problems)
 
 
-def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_server,
-                                                                  tmp_path):
+def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_server, tmp_path):
     """AppTest sets the uploader's value directly; this goes the way a visitor does: the
     browser puts a crafted torch zip (its pickle would run ``touch MARKER``) into the
     sidebar's ``input[type=file]`` and sends it to the server, and the page must say that
@@ -230,7 +246,8 @@ def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_
         model = current.inner_text()
         sidebar.get_by_text("Upload a checkpoint (.pt)").click()
         sidebar.locator('input[type="file"]').set_input_files(
-            {"name": "evil.pt", "mimeType": "application/octet-stream", "buffer": evil})
+            {"name": "evil.pt", "mimeType": "application/octet-stream", "buffer": evil}
+        )
         message = sidebar.get_by_text("evil.pt was not loaded")
         expect(message).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
         page.wait_for_selector(DONE, timeout=SETTLE_TIMEOUT_MS)
@@ -270,8 +287,7 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         url = page.url
         assert "explore_level=0.45" in url and "explore_count=10" in url, url
         assert "explore_draw=1" in url, url
-        level = main.get_by_role("slider", name="Noise level").last.get_attribute(
-            "aria-valuetext")
+        level = main.get_by_role("slider", name="Noise level").last.get_attribute("aria-valuetext")
         figures = _metric_values(page)
         assert len(figures) == 4
 
@@ -280,15 +296,18 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         copy.goto(url)
         settle(copy, copy_runs)
         copied = copy.locator('[data-testid="stMain"]')
-        assert copied.get_by_role("slider", name="Noise level").last.get_attribute(
-            "aria-valuetext") == level
+        assert (
+            copied.get_by_role("slider", name="Noise level").last.get_attribute("aria-valuetext")
+            == level
+        )
         assert _metric_values(copy) == figures
         assert copy.locator('[data-testid="stException"]').count() == 0
 
         # the share control: the same link, and a QR code of it
         mark = runs.mark()
         page.locator('[data-testid="stSidebar"]').get_by_role(
-            "button", name=re.compile("Share this view")).click()
+            "button", name=re.compile("Share this view")
+        ).click()
         settle(page, runs, mark)
         dialog = page.locator('[data-testid="stDialog"]')
         dialog.locator("img").first.wait_for()
@@ -311,10 +330,13 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         other.close()
 
 
-def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, app_server,
-                                                                       shots):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
+def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, app_server, shots):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     try:
         page = context.new_page()
         runs = Runs(page)

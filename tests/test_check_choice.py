@@ -2,8 +2,15 @@
 
 import pytest
 
-from convae import (ConfigError, DatasetError, ModelConfig, TrainConfig, architecture_names,
-                    build_model, load_dataset)
+from convae import (
+    ConfigError,
+    DatasetError,
+    ModelConfig,
+    TrainConfig,
+    architecture_names,
+    build_model,
+    load_dataset,
+)
 from convae.errors import check_choice
 
 
@@ -23,12 +30,17 @@ def test_the_error_type_and_a_hint_can_be_chosen():
     assert str(info.value) == "unknown dataset 'svhn'; choose one of: mnist (see --help)"
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: TrainConfig(loss="l1"), "unknown loss 'l1'; choose one of: mse, bce"),
-    (lambda: TrainConfig(schedule="step"),
-     "unknown learning-rate schedule 'step'; choose one of: constant, cosine"),
-    (lambda: load_dataset("svhn", train=True), "unknown dataset 'svhn'; choose one of: mnist"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: TrainConfig(loss="l1"), "unknown loss 'l1'; choose one of: mse, bce"),
+        (
+            lambda: TrainConfig(schedule="step"),
+            "unknown learning-rate schedule 'step'; choose one of: constant, cosine",
+        ),
+        (lambda: load_dataset("svhn", train=True), "unknown dataset 'svhn'; choose one of: mnist"),
+    ],
+)
 def test_the_package_speaks_with_one_voice(make, message):
     with pytest.raises((ConfigError, DatasetError), match=message):
         make()

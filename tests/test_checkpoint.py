@@ -5,12 +5,17 @@ import random
 
 import pytest
 import torch
-
-from convae import (ARCHITECTURES, CheckpointError, ModelConfig, build_model, load_checkpoint,
-                    save_checkpoint)
-from convae.checkpoint import FORMAT, to_bytes
-
 from hostile import flip_a_weight_byte
+
+from convae import (
+    ARCHITECTURES,
+    CheckpointError,
+    ModelConfig,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
+from convae.checkpoint import FORMAT, to_bytes
 
 META = {
     "dataset": "mnist",
@@ -86,7 +91,8 @@ def test_save_replaces_an_existing_file(tmp_path):
 @pytest.mark.parametrize("where", ["fsync", "replace"])
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
 def test_interrupted_save_keeps_the_previous_file_and_leaves_no_temp_file(
-        tmp_path, monkeypatch, where, error):
+    tmp_path, monkeypatch, where, error
+):
     path = save_checkpoint(tmp_path / "m.pt", perturbed("linear"), {"dataset": "mnist"})
     good = path.read_bytes()
 
@@ -103,8 +109,9 @@ def test_interrupted_save_keeps_the_previous_file_and_leaves_no_temp_file(
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(CheckpointError,
-                       match=r"no checkpoint at .*nope\.pt: the file does not exist"):
+    with pytest.raises(
+        CheckpointError, match=r"no checkpoint at .*nope\.pt: the file does not exist"
+    ):
         load_checkpoint(tmp_path / "nope.pt")
 
 
@@ -125,16 +132,20 @@ def test_empty_file(tmp_path):
 def test_random_bytes_are_called_corrupted_not_unsafe(tmp_path, seed):
     path = tmp_path / "random.pt"
     path.write_bytes(random.Random(seed).randbytes(2000))
-    with pytest.raises(CheckpointError,
-                       match=r"cannot load .*random\.pt: it is truncated, corrupted or not a"):
+    with pytest.raises(
+        CheckpointError, match=r"cannot load .*random\.pt: it is truncated, corrupted or not a"
+    ):
         load_checkpoint(path)
 
 
 def test_a_flipped_byte_in_the_weights_is_called_corrupted():
     data = flip_a_weight_byte(to_bytes(perturbed(), META))
     torch.load(io.BytesIO(data), weights_only=True)  # torch alone loads it without a word
-    with pytest.raises(CheckpointError, match=r"it is corrupted \(the contents of "
-                                              r"'.*/data/\d+' do not match their checksum\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"it is corrupted \(the contents of "
+        r"'.*/data/\d+' do not match their checksum\)",
+    ):
         load_checkpoint(data)
 
 
@@ -142,24 +153,32 @@ def test_a_flipped_byte_in_the_weights_is_called_corrupted():
 def test_truncated_checkpoint(keep):
     data = to_bytes(perturbed(), META)
     with pytest.raises(CheckpointError, match="it is truncated, corrupted or not a torch file"):
-        load_checkpoint(data[:int(len(data) * keep)])
+        load_checkpoint(data[: int(len(data) * keep)])
 
 
 def test_a_plain_state_dict_is_not_a_convae_checkpoint(tmp_path):
     path = tmp_path / "weights.pt"
     torch.save(perturbed().state_dict(), path)
-    with pytest.raises(CheckpointError,
-                       match=r"weights\.pt is a torch file but not a convae checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=r"weights\.pt is a torch file but not a convae checkpoint"
+    ):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("writer, message", [
-    ("torch.save", "contains objects that could run code when loaded, so it was refused"),
-    ("pickle protocol 2", "contains objects that could run code when loaded, so it was refused"),
-    # plain pickle.dump (protocol 4+) opens with a FRAME opcode that torch's restricted
-    # reader refuses before it reaches the global: truthfully, not a torch file
-    ("pickle.dump", "it is truncated, corrupted or not a torch file"),
-], ids=["torch.save", "pickle-protocol-2", "pickle.dump"])
+@pytest.mark.parametrize(
+    "writer, message",
+    [
+        ("torch.save", "contains objects that could run code when loaded, so it was refused"),
+        (
+            "pickle protocol 2",
+            "contains objects that could run code when loaded, so it was refused",
+        ),
+        # plain pickle.dump (protocol 4+) opens with a FRAME opcode that torch's restricted
+        # reader refuses before it reaches the global: truthfully, not a torch file
+        ("pickle.dump", "it is truncated, corrupted or not a torch file"),
+    ],
+    ids=["torch.save", "pickle-protocol-2", "pickle.dump"],
+)
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickle_crafted_to_run_code_is_refused_without_running_it(tmp_path, writer, message):
     marker = tmp_path / "SOMEFILE"
@@ -178,49 +197,69 @@ def test_a_pickle_crafted_to_run_code_is_refused_without_running_it(tmp_path, wr
 
 
 def test_weights_of_another_architecture_do_not_fit(tmp_path):
-    payload = {"format": FORMAT, "format_version": 1,
-               "model": ModelConfig("conv-upsample").to_dict(),
-               "state_dict": perturbed("conv-deep").state_dict(), "meta": {}}
+    payload = {
+        "format": FORMAT,
+        "format_version": 1,
+        "model": ModelConfig("conv-upsample").to_dict(),
+        "state_dict": perturbed("conv-deep").state_dict(),
+        "meta": {},
+    }
     path = tmp_path / "mixed.pt"
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match=r"the weights do not fit a conv-upsample model "
-                                              r"for input \(1, 28, 28\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"the weights do not fit a conv-upsample model "
+        r"for input \(1, 28, 28\)",
+    ):
         load_checkpoint(path)
 
 
 def test_a_checkpoint_without_weights(tmp_path):
-    payload = {"format": FORMAT, "format_version": 1,
-               "model": ModelConfig("linear").to_dict(), "meta": {}}
+    payload = {
+        "format": FORMAT,
+        "format_version": 1,
+        "model": ModelConfig("linear").to_dict(),
+        "meta": {},
+    }
     torch.save(payload, tmp_path / "x.pt")
     with pytest.raises(CheckpointError, match=r"has no weights \(state_dict missing\)"):
         load_checkpoint(tmp_path / "x.pt")
 
 
-@pytest.mark.parametrize("model, message", [
-    ({"arch": "resnet", "in_shape": [1, 28, 28]}, "unknown architecture 'resnet'"),
-    ({"arch": "linear", "in_shape": [1, 28, 28], "colour": 1}, "unknown model settings"),
-    ({"arch": "linear", "in_shape": [5, 5, 5]}, "unsupported input shape"),
-])
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ({"arch": "resnet", "in_shape": [1, 28, 28]}, "unknown architecture 'resnet'"),
+        ({"arch": "linear", "in_shape": [1, 28, 28], "colour": 1}, "unknown model settings"),
+        ({"arch": "linear", "in_shape": [5, 5, 5]}, "unsupported input shape"),
+    ],
+)
 def test_a_model_convae_cannot_build(tmp_path, model, message):
-    torch.save({"format": FORMAT, "format_version": 1, "model": model, "state_dict": {}},
-               tmp_path / "x.pt")
-    with pytest.raises(CheckpointError,
-                       match=f"describes a model convae cannot build: .*{message}"):
+    torch.save(
+        {"format": FORMAT, "format_version": 1, "model": model, "state_dict": {}}, tmp_path / "x.pt"
+    )
+    with pytest.raises(
+        CheckpointError, match=f"describes a model convae cannot build: .*{message}"
+    ):
         load_checkpoint(tmp_path / "x.pt")
 
 
 def test_a_newer_format_version_is_refused(tmp_path):
     torch.save({"format": FORMAT, "format_version": 99}, tmp_path / "x.pt")
-    with pytest.raises(CheckpointError,
-                       match="has checkpoint format version 99; this convae reads"):
+    with pytest.raises(
+        CheckpointError, match="has checkpoint format version 99; this convae reads"
+    ):
         load_checkpoint(tmp_path / "x.pt")
 
 
 def test_expect_shape_mismatch(tmp_path):
     path = save_checkpoint(tmp_path / "m.pt", perturbed())
     assert load_checkpoint(path, expect_shape=(1, 28, 28)).config.in_shape == (1, 28, 28)
-    with pytest.raises(CheckpointError, match=r"is a conv-upsample model for input shape "
-                                              r"\(1, 28, 28\), but \(3, 32, 32\) is needed"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"is a conv-upsample model for input shape "
+        r"\(1, 28, 28\), but \(3, 32, 32\) is needed",
+    ):
         load_checkpoint(path, expect_shape=(3, 32, 32))
 
 

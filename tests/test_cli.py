@@ -19,24 +19,32 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from convae import Noise, architecture_names, evaluate, load_checkpoint
 from convae.cli import main
 
-from support import REPO
-
 KEYS = {"arch", "dataset", "latent_size", "params", "mse", "psnr", "ssim"}
 NO_NETWORK = {  # a proxy that refuses connections: downloads fail at once, network or not
-    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-    "no_proxy": "", "NO_PROXY": "",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "",
+    "NO_PROXY": "",
 }
 
 
 def run_cli(*args, data_dir, **env):
     environ = {**os.environ, "CONVAE_DATA_DIR": str(data_dir), **NO_NETWORK, **env}
-    return subprocess.run([sys.executable, "-m", "convae", *map(str, args)], cwd=REPO,
-                          env=environ, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "convae", *map(str, args)],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def call_main(args) -> int:
@@ -68,13 +76,30 @@ def trained(tmp_path_factory, data_root):
     streams are redirected here instead."""
     out = tmp_path_factory.mktemp("cli") / "x.pt"
     stdout, stderr = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout), \
-            contextlib.redirect_stderr(stderr):
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
         mp.setenv("CONVAE_DATA_DIR", str(data_root))
         for var, value in NO_NETWORK.items():
             mp.setenv(var, value)
-        status = call_main(["train", "--arch", "conv-upsample", "--epochs", "1", "--limit", "500",
-                            "--test-limit", "200", "--quiet", "--out", out])
+        status = call_main(
+            [
+                "train",
+                "--arch",
+                "conv-upsample",
+                "--epochs",
+                "1",
+                "--limit",
+                "500",
+                "--test-limit",
+                "200",
+                "--quiet",
+                "--out",
+                out,
+            ]
+        )
     return out, status, stdout.getvalue(), stderr.getvalue()
 
 
@@ -120,38 +145,59 @@ def plain_pickle_file(folder: Path) -> Path:
 BAD_INPUTS = {  # name: (arguments given the test's tmp folder, expected message)
     "unknown architecture": (
         lambda t: ["train", "--arch", "resnet", "--out", t / "x.pt"],
-        r"unknown architecture 'resnet'; choose one of: linear, conv-transpose"),
+        r"unknown architecture 'resnet'; choose one of: linear, conv-transpose",
+    ),
     "bad noise spec": (
         lambda t: ["train", "--arch", "linear", "--noise", "gaussian:x", "--out", t / "x.pt"],
-        r"argument --noise: bad noise 'gaussian:x': write KIND:LEVEL"),
+        r"argument --noise: bad noise 'gaussian:x': write KIND:LEVEL",
+    ),
     "unknown noise kind": (
         lambda t: ["eval", t / "x.pt", "--noise", "blur:1"],
-        r"argument --noise: unknown noise kind 'blur'"),
+        r"argument --noise: unknown noise kind 'blur'",
+    ),
     "missing checkpoint": (
         lambda t: ["eval", t / "nope.pt"],
-        r"no checkpoint at .*nope\.pt: the file does not exist"),
+        r"no checkpoint at .*nope\.pt: the file does not exist",
+    ),
     "random-bytes checkpoint": (
         lambda t: ["eval", random_bytes_file(t)],
-        r"cannot load .*random\.pt: it is truncated, corrupted or not a torch file"),
+        r"cannot load .*random\.pt: it is truncated, corrupted or not a torch file",
+    ),
     "unknown dataset": (
         lambda t: ["train", "--arch", "linear", "--dataset", "imagenet", "--out", t / "x.pt"],
-        r"unknown dataset 'imagenet'; choose one of: mnist, fashion-mnist, cifar10"),
+        r"unknown dataset 'imagenet'; choose one of: mnist, fashion-mnist, cifar10",
+    ),
     "out under a file": (
-        lambda t: ["train", "--arch", "linear", "--limit", "1", "--test-limit", "1", "--quiet",
-                   "--out", file_in_the_way(t)],
-        r"convae: error: (File exists|Not a directory): .*afile"),
+        lambda t: [
+            "train",
+            "--arch",
+            "linear",
+            "--limit",
+            "1",
+            "--test-limit",
+            "1",
+            "--quiet",
+            "--out",
+            file_in_the_way(t),
+        ],
+        r"convae: error: (File exists|Not a directory): .*afile",
+    ),
     "out is a folder": (
         lambda t: ["train", "--arch", "linear", "--out", t],
-        r"--out .* is a folder; give a file name such as .*linear\.pt"),
+        r"--out .* is a folder; give a file name such as .*linear\.pt",
+    ),
     "plain pickle checkpoint": (
         lambda t: ["eval", plain_pickle_file(t)],
-        r"cannot load .*plain\.pkl: it is truncated, corrupted or not a torch file"),
+        r"cannot load .*plain\.pkl: it is truncated, corrupted or not a torch file",
+    ),
     "unknown schedule": (
         lambda t: ["train", "--arch", "linear", "--schedule", "warmup", "--out", t / "x.pt"],
-        r"argument --schedule: invalid choice: 'warmup'"),
+        r"argument --schedule: invalid choice: 'warmup'",
+    ),
     "zero epochs": (
         lambda t: ["train", "--arch", "linear", "--epochs", "0", "--out", t / "x.pt"],
-        r"argument --epochs: expected a number of at least 1, got 0"),
+        r"argument --epochs: expected a number of at least 1, got 0",
+    ),
 }
 
 
@@ -170,12 +216,14 @@ def test_train_writes_a_checkpoint_describing_the_run(trained):
     assert len(ckpt.meta["history"]["epochs"]) == 1
 
 
-def test_eval_json_with_noise_prints_one_object_with_noisy_metrics(trained, capsys, monkeypatch,
-                                                                    data_root, mnist_test):
+def test_eval_json_with_noise_prints_one_object_with_noisy_metrics(
+    trained, capsys, monkeypatch, data_root, mnist_test
+):
     out = trained[0]
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
-    status, stdout, _ = run_main(capsys, "eval", out, "--json", "--limit", "200", "--noise",
-                                 "gaussian:0.5")
+    status, stdout, _ = run_main(
+        capsys, "eval", out, "--json", "--limit", "200", "--noise", "gaussian:0.5"
+    )
     assert status == 0
     check_eval_report(one_json_object(stdout), out, mnist_test.images[:200], "gaussian:0.5")
 
@@ -188,8 +236,9 @@ def test_list_prints_every_architecture_name_first(capsys):
     assert all(len(line.split()) > 1 for line in lines)  # and a description
 
 
-def test_eval_json_prints_one_object_with_the_metrics(trained, capsys, monkeypatch, data_root,
-                                                     mnist_test):
+def test_eval_json_prints_one_object_with_the_metrics(
+    trained, capsys, monkeypatch, data_root, mnist_test
+):
     out = trained[0]
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
     status, stdout, _ = run_main(capsys, "eval", out, "--json", "--limit", "200")
@@ -208,8 +257,9 @@ def test_eval_prints_a_readable_summary(trained, capsys, monkeypatch, data_root)
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
-def test_bad_input_ends_in_one_line_naming_the_problem(tmp_path, monkeypatch, capsys, data_root,
-                                                      name):
+def test_bad_input_ends_in_one_line_naming_the_problem(
+    tmp_path, monkeypatch, capsys, data_root, name
+):
     make_args, message = BAD_INPUTS[name]
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
     status, out, err = run_main(capsys, *make_args(tmp_path))
@@ -222,22 +272,33 @@ def test_missing_data_ends_in_one_line_naming_the_folder(tmp_path, monkeypatch, 
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("CONVAE_DATA_DIR", str(empty))
-    status, _, err = run_main(capsys, "train", "--arch", "linear", "--quiet", "--dataset",
-                              "fashion-mnist", "--out", tmp_path / "x.pt")
-    assert_one_line_error(status, err, rf"fashion-mnist is not in {re.escape(str(empty))}"
-                                       r".*FashionMNIST/raw/train-images-idx3-ubyte\.gz")
+    status, _, err = run_main(
+        capsys,
+        "train",
+        "--arch",
+        "linear",
+        "--quiet",
+        "--dataset",
+        "fashion-mnist",
+        "--out",
+        tmp_path / "x.pt",
+    )
+    assert_one_line_error(
+        status,
+        err,
+        rf"fashion-mnist is not in {re.escape(str(empty))}"
+        r".*FashionMNIST/raw/train-images-idx3-ubyte\.gz",
+    )
 
 
-def test_eval_shows_its_progress_on_stderr_unless_quiet(trained, capsys, monkeypatch,
-                                                         data_root):
+def test_eval_shows_its_progress_on_stderr_unless_quiet(trained, capsys, monkeypatch, data_root):
     out = trained[0]
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
     status, stdout, stderr = run_main(capsys, "eval", out, "--json", "--limit", "1500")
     assert status == 0 and one_json_object(stdout)["n"] == 1500  # stdout: only the JSON
     # a bar over the 1,500 images (which frames it draws depends on timing)
     assert re.search(r"measuring on mnist: +\d+%\|.*\| \d+/1500 ", stderr)
-    status, stdout, stderr = run_main(capsys, "eval", out, "--json", "--limit", "1500",
-                                      "--quiet")
+    status, stdout, stderr = run_main(capsys, "eval", out, "--json", "--limit", "1500", "--quiet")
     assert status == 0 and one_json_object(stdout)["n"] == 1500 and stderr == ""
 
 
@@ -249,9 +310,17 @@ def test_eval_as_a_process_prints_only_its_json_and_exits_0(trained, data_root, 
     with the noisy metrics, stderr empty with ``--quiet`` (no warning, no traceback, from
     the imports or anywhere)."""
     out = trained[0]
-    result = run_cli("eval", out, "--json", "--limit", "200", "--noise", "gaussian:0.5",
-                     "--quiet", data_dir=data_root)
+    result = run_cli(
+        "eval",
+        out,
+        "--json",
+        "--limit",
+        "200",
+        "--noise",
+        "gaussian:0.5",
+        "--quiet",
+        data_dir=data_root,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    check_eval_report(one_json_object(result.stdout), out, mnist_test.images[:200],
-                      "gaussian:0.5")
+    check_eval_report(one_json_object(result.stdout), out, mnist_test.images[:200], "gaussian:0.5")

@@ -7,15 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
-from convae.data import source_root, clear_cache, dataset_names
-
 from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar, write_fake_cifar
 from support import copy_mnist, tree_snapshot
 
-MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
+from convae.data import clear_cache, dataset_names, source_root
+
+MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +56,10 @@ def test_mnist_loads_both_splits(data_root, train, n):
     assert len(ds) == n and ds.train is train
     assert ds.images.dtype == torch.uint8 and ds.images.shape == (n, 1, 28, 28)
     assert ds.labels.dtype == torch.int64 and set(ds.labels.unique().tolist()) == set(range(10))
-    assert ds.classes == tuple(f"{i} - {w}" for i, w in enumerate(
-        "zero one two three four five six seven eight nine".split()))
+    assert ds.classes == tuple(
+        f"{i} - {w}"
+        for i, w in enumerate("zero one two three four five six seven eight nine".split())
+    )
     assert ds.images.max() == 255 and ds.images.min() == 0
 
 
@@ -73,7 +78,8 @@ def test_the_data_folder_comes_from_the_environment(data_root, monkeypatch):
 
 def test_a_second_load_is_served_from_memory(data_root):
     assert load_dataset("mnist", train=False, root=data_root) is load_dataset(
-        "mnist", train=False, root=data_root)
+        "mnist", train=False, root=data_root
+    )
 
 
 def test_floats_are_in_the_unit_range(mnist_test):
@@ -98,13 +104,16 @@ def test_subset_of_a_class_that_does_not_exist(mnist_test, bad):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(DatasetError, match="unknown dataset 'cifar100'; choose one of: "
-                                           + ", ".join(dataset_names())):
+    with pytest.raises(
+        DatasetError,
+        match="unknown dataset 'cifar100'; choose one of: " + ", ".join(dataset_names()),
+    ):
         load_dataset("cifar100", train=False)
 
 
-@pytest.mark.parametrize("name, root_fixture", [("mnist", "data_root"),
-                                                 ("fashion-mnist", "fashion_root")])
+@pytest.mark.parametrize(
+    "name, root_fixture", [("mnist", "data_root"), ("fashion-mnist", "fashion_root")]
+)
 def test_loading_leaves_the_data_folder_unchanged(request, own_cache, name, root_fixture):
     data_root = request.getfixturevalue(root_fixture)
     before = tree_snapshot(data_root)
@@ -197,11 +206,16 @@ def test_a_model_trains_on_cifar10(fake_cifar):
     model = build_model(ModelConfig("conv-transpose", ds.shape), seed=0)
     before = [p.detach().clone() for p in model.parameters()]
     steps = []
-    history = train(model, ds.images, TrainConfig(batch_size=50), device="cpu",
-                    on_step=lambda p: steps.append(p.loss))
+    history = train(
+        model,
+        ds.images,
+        TrainConfig(batch_size=50),
+        device="cpu",
+        on_step=lambda p: steps.append(p.loss),
+    )
     assert len(steps) == 2 and all(np.isfinite(steps))
     assert len(history.epochs) == 1
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert model(ds.floats(slice(0, 2))).shape == (2, 3, 32, 32)
 
 
@@ -219,8 +233,7 @@ class FakeServer:
         return response
 
 
-def test_a_download_never_lands_in_a_data_folder_that_holds_files(tmp_path, monkeypatch,
-                                                                 own_cache):
+def test_a_download_never_lands_in_a_data_folder_that_holds_files(tmp_path, monkeypatch, own_cache):
     root = tmp_path / "data"
     make_cifar(root)  # official checksums not patched: torchvision calls it corrupted
     before = tree_snapshot(root)
@@ -240,9 +253,9 @@ def test_unreadable_cifar_files_are_a_dataset_error(fake_cifar, offline):
         load_dataset("cifar10", train=False, root=root)
 
 
-
-def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(tmp_path, monkeypatch,
-                                                                        own_cache, offline):
+def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(
+    tmp_path, monkeypatch, own_cache, offline
+):
     """The embedded default: MNIST ships with the package; an empty data folder (or none)
     falls back to it, and nothing is written next to the bundled files."""
     from convae.data import BUNDLED_DIR

@@ -6,9 +6,18 @@ import pytest
 import torch
 
 from convae.denoise import Sweep
+from convae.figures import (
+    fit_scale,
+    heatmap_grid,
+    image_grid,
+    latent_figure,
+    layer_strip,
+    loss_figure,
+    normalise,
+    sweep_figure,
+    upscale,
+)
 from convae.latent import pca_2d
-from convae.figures import (fit_scale, heatmap_grid, image_grid, latent_figure, layer_strip,
-                            loss_figure, normalise, sweep_figure, upscale)
 
 
 def test_image_grid_enlarges_with_crisp_pixels_and_white_lines():
@@ -76,9 +85,14 @@ def test_loss_and_sweep_figures():
     assert fig.layout.yaxis.type == "log"
     assert list(fig.layout.yaxis.ticktext) == ["0.1", "0.2", "0.5"]  # not plotly's 2..9
     assert len(loss_figure([], [], [None]).data) == 0
-    sweep = Sweep("gaussian", [0.1, 0.2], 4, 0,
-                  {"model": [20, 18], "noisy input": [15, 10]},
-                  {"model": [0.9, 0.8], "noisy input": [0.5, 0.3]})
+    sweep = Sweep(
+        "gaussian",
+        [0.1, 0.2],
+        4,
+        0,
+        {"model": [20, 18], "noisy input": [15, 10]},
+        {"model": [0.9, 0.8], "noisy input": [0.5, 0.3]},
+    )
     fig = sweep_figure(sweep, "ssim", current=0.15, model_name="mine")
     assert [t.name for t in fig.data] == ["mine", "noisy input"]
     assert list(fig.data[0].y) == [0.9, 0.8]
@@ -87,8 +101,13 @@ def test_loss_and_sweep_figures():
 def test_latent_figure_one_trace_per_present_class_and_marks():
     codes = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(30) % 3
-    fig = latent_figure(pca_2d(codes), labels, ["a", "b", "c", "unused"],
-                        marks=[("A", 0.0, 0.0), ("B", 1.0, 2.0)], path=True)
+    fig = latent_figure(
+        pca_2d(codes),
+        labels,
+        ["a", "b", "c", "unused"],
+        marks=[("A", 0.0, 0.0), ("B", 1.0, 2.0)],
+        path=True,
+    )
     names = [t.name for t in fig.data]
     assert names[:3] == ["0: a", "1: b", "2: c"] and len(names) == 6
     assert list(fig.data[3].x) == [0.0, 1.0] and fig.data[3].mode == "lines"  # under marks

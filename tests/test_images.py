@@ -39,21 +39,24 @@ def in_mode(mode: str) -> tuple[bytes, str]:
 
 def blank_png(width: int, height: int) -> bytes:
     """A valid all-black greyscale PNG, built row by row: a huge image in a small file."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     compressor = zlib.compressobj(1)
     row = bytes(width + 1)  # filter byte + one black pixel per column
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
 
 
 def centre_and_corners(t: torch.Tensor) -> tuple[float, float]:
     _, h, w = t.shape
-    centre = t[:, h // 3: 2 * h // 3, w // 3: 2 * w // 3].mean().item()
+    centre = t[:, h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].mean().item()
     corners = torch.stack([t[:, :3, :3], t[:, :3, -3:], t[:, -3:, :3], t[:, -3:, -3:]]).mean()
     return centre, corners.item()
 
@@ -115,8 +118,9 @@ def test_empty_bytes():
         image_to_tensor(b"", (1, 28, 28))
 
 
-@pytest.mark.parametrize("data", [b"hello, I am text", b"%PDF-1.4\n" + bytes(200),
-                                  b"\x89PNG\r\n\x1a\n" + bytes(10)])
+@pytest.mark.parametrize(
+    "data", [b"hello, I am text", b"%PDF-1.4\n" + bytes(200), b"\x89PNG\r\n\x1a\n" + bytes(10)]
+)
 def test_not_a_picture(data):
     with pytest.raises(ImageError, match="not a picture Pillow can read"):
         image_to_tensor(data, (1, 28, 28))
@@ -130,11 +134,14 @@ def test_truncated_pictures(fmt):
         image_to_tensor(data[: len(data) // 2], (1, 28, 28))
 
 
-@pytest.mark.parametrize("side, message", [
-    (7000, r"claims 7000 x 7000 pixels, more than 40,000,000 allowed; .*decompression bomb"),
-    (10000, r"too large to decode safely"),  # Pillow's warning band
-    (20000, r"too large to decode safely .*decompression bomb"),  # Pillow's own limit
-])
+@pytest.mark.parametrize(
+    "side, message",
+    [
+        (7000, r"claims 7000 x 7000 pixels, more than 40,000,000 allowed; .*decompression bomb"),
+        (10000, r"too large to decode safely"),  # Pillow's warning band
+        (20000, r"too large to decode safely .*decompression bomb"),  # Pillow's own limit
+    ],
+)
 def test_decompression_bombs_are_refused(side, message):
     data = blank_png(side, side)
     assert len(data) < MAX_UPLOAD_BYTES  # small file, huge picture

@@ -16,7 +16,7 @@ def images(n=96, seed=0):
     # blobs at random places: learnable, unlike uniform noise
     for i in range(n):
         r, c = torch.randint(4, 20, (2,), generator=g).tolist()
-        x[i, 0, r:r + 6, c:c + 6] = 1
+        x[i, 0, r : r + 6, c : c + 6] = 1
     return (x * 255).byte()
 
 
@@ -29,9 +29,15 @@ def test_job_trains_a_copy_and_reports_everything():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     data = images()
     cfg = TrainConfig(epochs=2, batch_size=32, lr=5e-3)
-    job = TrainingJob(model, data, cfg, test_images=data[:16],
-                      sample_images=data[:4].float() / 255, eval_images=data[:16],
-                      meta={"dataset": "blobs"}).start()
+    job = TrainingJob(
+        model,
+        data,
+        cfg,
+        test_images=data[:16],
+        sample_images=data[:4].float() / 255,
+        eval_images=data[:16],
+        meta={"dataset": "blobs"},
+    ).start()
     assert job.join(timeout=120)
     snap = job.snapshot()
     assert snap.state == "done" and snap.finished and snap.error is None
@@ -55,8 +61,9 @@ def test_job_trains_a_copy_and_reports_everything():
 
 def test_job_can_be_stopped_and_keeps_a_usable_model():
     data = images(2000)
-    job = TrainingJob(small_model(), data, TrainConfig(epochs=50, batch_size=8),
-                      eval_images=data[:8])
+    job = TrainingJob(
+        small_model(), data, TrainConfig(epochs=50, batch_size=8), eval_images=data[:8]
+    )
     job.start()
     deadline = time.time() + 60
     while job.snapshot().step < 2 and time.time() < deadline:
@@ -73,8 +80,13 @@ def test_job_can_be_stopped_and_keeps_a_usable_model():
 def test_job_with_training_noise_shows_noisy_samples_and_measures_both():
     data = images(64)
     clean = data[:4].float() / 255
-    job = TrainingJob(small_model(), data, TrainConfig(epochs=1, noise="gaussian:0.3"),
-                      sample_images=clean, eval_images=data[:8]).start()
+    job = TrainingJob(
+        small_model(),
+        data,
+        TrainConfig(epochs=1, noise="gaussian:0.3"),
+        sample_images=clean,
+        eval_images=data[:8],
+    ).start()
     assert job.join(timeout=60)
     snap = job.snapshot()
     assert not torch.equal(snap.samples_in, clean)  # the model sees noisy input
@@ -91,7 +103,7 @@ def test_failure_in_the_worker_becomes_a_message_not_an_exception():
     # the exception's type, then its message (torch's: the channel counts do not match)
     assert snap.error.startswith("RuntimeError: ") and "channels" in snap.error, snap.error
     with pytest.raises(RuntimeError, match="still running"):
-        TrainingJob(small_model(), images(8), TrainConfig()).model  # never started
+        _ = TrainingJob(small_model(), images(8), TrainConfig()).model  # never started
 
 
 def test_snapshot_is_readable_while_running_from_another_thread():

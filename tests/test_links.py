@@ -59,8 +59,14 @@ def test_the_lesson_has_a_view_for_each_step():
     steps = re.findall(r"^## \d+\.", LESSON.read_text(), flags=re.M)
     views = lesson_views()
     assert len(steps) == 7 and len(views) >= len(steps)
-    assert {urlsplit(v).path for v in views} >= {"/", "/activations", "/compare", "/explore",
-                                                 "/latent", "/train"}
+    assert {urlsplit(v).path for v in views} >= {
+        "/",
+        "/activations",
+        "/compare",
+        "/explore",
+        "/latent",
+        "/train",
+    }
 
 
 @pytest.mark.parametrize("view", lesson_views())
@@ -79,8 +85,10 @@ def test_every_lesson_view_opens_exactly_as_linked(shipped, view):
 
 
 def test_a_link_sets_widgets_and_model_and_the_sidebar_writes_the_url(shipped):
-    at = open_link("/explore?dataset=mnist&model=mnist-conv-transpose&explore_level=0.55"
-                   "&explore_draw=4&explore_seed=7&explore_kind=Masking+%28dropped+pixels%29")
+    at = open_link(
+        "/explore?dataset=mnist&model=mnist-conv-transpose&explore_level=0.55"
+        "&explore_draw=4&explore_seed=7&explore_kind=Masking+%28dropped+pixels%29"
+    )
     assert_clean(at)
     assert at.slider(key="explore_level").value == 0.55
     assert at.number_input(key="explore_draw").value == 4
@@ -90,8 +98,10 @@ def test_a_link_sets_widgets_and_model_and_the_sidebar_writes_the_url(shipped):
     assert at.session_state["model_id"] == "file:mnist-conv-transpose.pt"
     assert not notices(at)
     # the same link in a second session gives the same numbers
-    again = open_link("/explore?dataset=mnist&model=mnist-conv-transpose&explore_level=0.55"
-                      "&explore_draw=4&explore_seed=7&explore_kind=Masking+%28dropped+pixels%29")
+    again = open_link(
+        "/explore?dataset=mnist&model=mnist-conv-transpose&explore_level=0.55"
+        "&explore_draw=4&explore_seed=7&explore_kind=Masking+%28dropped+pixels%29"
+    )
     assert [m.value for m in again.metric] == [m.value for m in at.metric]
     # the sidebar keeps its part of the URL up to date
     at.selectbox(key="arch").set_value("conv-upsample").run()
@@ -121,8 +131,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("which", range(3))
 def test_hostile_query_values_are_ignored_with_a_notice_and_never_raise(shipped, which):
-    query = "&".join(f"{name}={values[which % len(values)]}" for name, values in
-                     HOSTILE.items())
+    query = "&".join(f"{name}={values[which % len(values)]}" for name, values in HOSTILE.items())
     at = open_link("/explore?" + query.replace("#", "%23"))
     assert_clean(at)
     assert at.session_state["dataset"] == "mnist" and at.session_state["arch"] == "conv-upsample"
@@ -136,8 +145,13 @@ def test_hostile_query_values_are_ignored_with_a_notice_and_never_raise(shipped,
 
 def test_a_fresh_checkout_renders_every_page_with_pictures_and_stays_clean(shipped):
     def status() -> str:
-        return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
-                              cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
 
     before = status()
     for page in PAGE_FILES:

@@ -39,11 +39,14 @@ def test_metrics_are_per_image(images):
     assert psnr[0] == pytest.approx(100, abs=1e-3) and psnr[1] < 30
 
 
-@pytest.mark.parametrize("a, b", [
-    ((2, 1, 8, 8), (2, 1, 8, 9)),
-    ((2, 1, 8, 8), (3, 1, 8, 8)),
-    ((1, 8, 8), (1, 8, 8)),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ((2, 1, 8, 8), (2, 1, 8, 9)),
+        ((2, 1, 8, 8), (3, 1, 8, 8)),
+        ((1, 8, 8), (1, 8, 8)),
+    ],
+)
 def test_mismatched_or_non_batch_shapes_raise_value_error(a, b):
     with pytest.raises(ValueError, match="same shape"):
         image_metrics(torch.zeros(a), torch.zeros(b))
@@ -77,8 +80,9 @@ def test_evaluate_means_do_not_depend_on_batching(model, images):
 
 def test_evaluate_reports_each_batch_and_the_same_means(model, images):
     seen = []
-    result = evaluate(model, images, Noise.parse("gaussian:0.2"), batch_size=3,
-                      on_batch=seen.append)
+    result = evaluate(
+        model, images, Noise.parse("gaussian:0.2"), batch_size=3, on_batch=seen.append
+    )
     assert sum(seen) == len(images) and all(0 < n <= 3 for n in seen)
     assert result == evaluate(model, images, Noise.parse("gaussian:0.2"), batch_size=3)
 

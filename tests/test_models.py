@@ -39,8 +39,10 @@ def test_latent_size_is_the_number_of_code_values(model_and_input):
 def test_named_layers_follow_the_data_flow_and_cover_every_child(model_and_input):
     model, x = model_and_input
     called = []
-    handles = [m.register_forward_hook(lambda mod, i, o, name=name: called.append(name))
-               for name, m in model.named_layers()]
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, name=name: called.append(name))
+        for name, m in model.named_layers()
+    ]
     try:
         model(x)
     finally:
@@ -53,9 +55,15 @@ def test_named_layers_follow_the_data_flow_and_cover_every_child(model_and_input
     assert all(n.startswith(("encoder.", "decoder.")) for n in names)
 
 
-@pytest.mark.parametrize("arch, size", [
-    ("conv-transpose", 196), ("conv-upsample", 196), ("conv-deep", 128), ("linear", 32),
-])
+@pytest.mark.parametrize(
+    "arch, size",
+    [
+        ("conv-transpose", 196),
+        ("conv-upsample", 196),
+        ("conv-deep", 128),
+        ("linear", 32),
+    ],
+)
 def test_code_sizes_on_mnist_match_the_seeds(arch, size):
     assert build_model(ModelConfig(arch, (1, 28, 28))).latent_size == size
 
@@ -112,6 +120,7 @@ def test_output_mean_starts_the_output_at_the_data_brightness(arch):
     last = [m for _, m in started.named_layers() if getattr(m, "bias", None) is not None][-1]
     assert torch.sigmoid(last.bias).allclose(torch.full_like(last.bias, 0.13))
     # only that bias differs from the plain initialisation
-    differing = [k for k, v in started.state_dict().items()
-                 if not torch.equal(v, plain.state_dict()[k])]
+    differing = [
+        k for k, v in started.state_dict().items() if not torch.equal(v, plain.state_dict()[k])
+    ]
     assert len(differing) == 1 and differing[0].endswith("bias")

@@ -79,13 +79,16 @@ def test_integer_images_are_refused():
         add_noise(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), "gaussian", 0.1)
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("gaussian:0.5", Noise("gaussian", 0.5)),
-    ("salt-pepper:0.1", Noise("salt-pepper", 0.1)),
-    (" Mask:0.3", Noise("mask", 0.3)),
-    ("none", Noise()),
-    (None, Noise()),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("gaussian:0.5", Noise("gaussian", 0.5)),
+        ("salt-pepper:0.1", Noise("salt-pepper", 0.1)),
+        (" Mask:0.3", Noise("mask", 0.3)),
+        ("none", Noise()),
+        (None, Noise()),
+    ],
+)
 def test_parse(spec, expected):
     assert Noise.parse(spec) == expected
 
@@ -96,15 +99,18 @@ def test_parsed_clean_noise_is_clean_and_prints_none():
     assert str(Noise.parse("gaussian:0.5")) == "gaussian:0.5"
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("foo", r"bad noise 'foo': write KIND:LEVEL"),
-    ("gaussian", r"bad noise 'gaussian': write KIND:LEVEL"),
-    ("gaussian:x", r"bad noise 'gaussian:x': write KIND:LEVEL"),
-    ("foo:0.5", r"unknown noise kind 'foo'; choose one of: gaussian, salt-pepper, mask"),
-    ("gaussian:-1", r"gaussian level must be between 0 and 10(\.0)?, got -1"),
-    ("mask:2", r"mask level must be between 0 and 1(\.0)?, got 2"),
-    ("salt-pepper:nan", r"salt-pepper level must be between 0 and 1(\.0)?, got nan"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("foo", r"bad noise 'foo': write KIND:LEVEL"),
+        ("gaussian", r"bad noise 'gaussian': write KIND:LEVEL"),
+        ("gaussian:x", r"bad noise 'gaussian:x': write KIND:LEVEL"),
+        ("foo:0.5", r"unknown noise kind 'foo'; choose one of: gaussian, salt-pepper, mask"),
+        ("gaussian:-1", r"gaussian level must be between 0 and 10(\.0)?, got -1"),
+        ("mask:2", r"mask level must be between 0 and 1(\.0)?, got 2"),
+        ("salt-pepper:nan", r"salt-pepper level must be between 0 and 1(\.0)?, got nan"),
+    ],
+)
 def test_bad_specs_are_refused_with_a_message(spec, message):
     with pytest.raises(ConfigError, match=message):
         Noise.parse(spec)

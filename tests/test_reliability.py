@@ -18,21 +18,29 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 import torch
+from hostile import (
+    EPS,
+    MNIST,
+    ROOT,
+    blank_png,
+    good_images,
+    hostile_checkpoints,
+    hostile_images,
+    png,
+    torch_bytes,
+)
 from PIL import Image
 
 from convae import CheckpointError, ModelConfig, TrainConfig, build_model, load_checkpoint
 from convae.checkpoint import FORMAT, MAX_BYTES, remove_stale_temporaries
 from convae.images import ImageError, image_to_tensor
 from convae.jobs import JobLimitError, TrainingJob
-
-from hostile import (EPS, MNIST, ROOT, blank_png, good_images, hostile_checkpoints,
-                     hostile_images, png, torch_bytes)
 
 
 # ================================================================ 1. uploaded checkpoints
@@ -70,20 +78,24 @@ def test_checkpoint_messages_say_what_is_wrong(tmp_path):
             load_checkpoint(files[name], expect_shape=MNIST)
 
 
-@pytest.mark.parametrize("model", [
-    {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 10 ** 100},
-    {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 1.5},
-    {"arch": "conv-upsample", "in_shape": [1, 28, 28], "depths": [2 ** 40, 2 ** 40]},
-    {"arch": "conv-deep", "in_shape": [1, 28, 28], "depths": [10 ** 6] * 3},
-    {"arch": ["linear"]},
-    {"arch": "linear", "in_shape": "28"},
-    "linear",
-    None,
-], ids=["huge-int", "float", "overflow", "huge-conv", "list-arch", "str-shape", "str",
-        "none"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 10**100},
+        {"arch": "linear", "in_shape": [1, 28, 28], "hidden": 1.5},
+        {"arch": "conv-upsample", "in_shape": [1, 28, 28], "depths": [2**40, 2**40]},
+        {"arch": "conv-deep", "in_shape": [1, 28, 28], "depths": [10**6] * 3},
+        {"arch": ["linear"]},
+        {"arch": "linear", "in_shape": "28"},
+        "linear",
+        None,
+    ],
+    ids=["huge-int", "float", "overflow", "huge-conv", "list-arch", "str-shape", "str", "none"],
+)
 def test_absurd_model_settings_are_a_checkpoint_error_not_a_crash(model):
-    data = torch_bytes({"format": FORMAT, "format_version": 1, "model": model,
-                        "state_dict": {}, "meta": {}})
+    data = torch_bytes(
+        {"format": FORMAT, "format_version": 1, "model": model, "state_dict": {}, "meta": {}}
+    )
     with pytest.raises(CheckpointError):
         load_checkpoint(data, expect_shape=MNIST)
 
@@ -115,21 +127,33 @@ def test_memory_stays_bounded_for_bombs_and_huge_pictures(tmp_path):
     """Fresh process, one high-water mark per input: tiny files must not allocate
     gigabytes, and a real 4000x4000 RGBA picture costs about one decoded copy."""
     ckpts = hostile_checkpoints(tmp_path / "MARKER")
-    files = {"giant-config.pt": ckpts["giant-config.pt"],
-             "deflate-bomb.pt": ckpts["deflate-bomb.pt"],
-             "bomb.png": blank_png(30000, 30000, rows=16),
-             "huge-rgba.png": png(Image.new("RGBA", (4000, 4000), (255, 255, 255, 0)))}
+    files = {
+        "giant-config.pt": ckpts["giant-config.pt"],
+        "deflate-bomb.pt": ckpts["deflate-bomb.pt"],
+        "bomb.png": blank_png(30000, 30000, rows=16),
+        "huge-rgba.png": png(Image.new("RGBA", (4000, 4000), (255, 255, 255, 0))),
+    }
     order = []
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         order.append(["checkpoint" if name.endswith(".pt") else "image", str(tmp_path / name)])
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, json.dumps(order)],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, json.dumps(order)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     peaks = {Path(k).name: v for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
-    limits_mb = {"giant-config.pt": 50, "deflate-bomb.pt": 20, "bomb.png": 20,
-                 "huge-rgba.png": 100}  # decoded RGBA alone is 64 MB (it was 3x that)
+    limits_mb = {
+        "giant-config.pt": 50,
+        "deflate-bomb.pt": 20,
+        "bomb.png": 20,
+        "huge-rgba.png": 100,
+    }  # decoded RGBA alone is 64 MB (it was 3x that)
     for name, (mb, result) in peaks.items():
         assert mb < limits_mb[name], (name, mb, result)
     assert "huge-rgba.png" in peaks and peaks["huge-rgba.png"][1] == "ok"
@@ -163,8 +187,12 @@ def test_large_pictures_still_show_the_same_picture():
     """The memory-saving shrink must not change what the model is given."""
     img = Image.new("L", (2400, 1800), 0)
     img.paste(255, (900, 600, 1500, 1200))  # a centred bright square
-    for data in (png(img), png(img.convert("RGBA")), png(img, "JPEG"),
-                 png(Image.fromarray(np.asarray(img).astype(np.uint16) * 257))):
+    for data in (
+        png(img),
+        png(img.convert("RGBA")),
+        png(img, "JPEG"),
+        png(Image.fromarray(np.asarray(img).astype(np.uint16) * 257)),
+    ):
         t = image_to_tensor(data, MNIST)[0]
         assert t[12:16, 12:16].mean() > 0.9 and t[:4, :4].max() < 0.1
 
@@ -175,7 +203,7 @@ def blobs(n: int) -> torch.Tensor:
     x = torch.zeros(n, 1, 28, 28)
     for i in range(n):
         r, c = torch.randint(4, 20, (2,), generator=g).tolist()
-        x[i, 0, r:r + 6, c:c + 6] = 1
+        x[i, 0, r : r + 6, c : c + 6] = 1
     return (x * 255).byte()
 
 
@@ -189,8 +217,13 @@ def wait_until(condition, timeout: float = 60.0) -> bool:
 
 
 def long_job(**kwargs) -> TrainingJob:
-    return TrainingJob(build_model(ModelConfig("conv-upsample"), seed=0), blobs(512),
-                       TrainConfig(epochs=1000, batch_size=8), eval_images=blobs(8), **kwargs)
+    return TrainingJob(
+        build_model(ModelConfig("conv-upsample"), seed=0),
+        blobs(512),
+        TrainConfig(epochs=1000, batch_size=8),
+        eval_images=blobs(8),
+        **kwargs,
+    )
 
 
 def test_stop_during_training_keeps_a_usable_model_and_ends_the_thread():
@@ -233,11 +266,12 @@ def test_many_start_stop_cycles_leave_no_threads_behind():
     for i in range(15):
         job = long_job(orphan_after_s=None).start()
         if i % 3:
-            wait_until(lambda: job.snapshot().step >= 1)
+            wait_until(lambda job=job: job.snapshot().step >= 1)
         job.stop()
         assert job.join(timeout=60)
-    assert wait_until(lambda: threading.active_count() <= baseline, timeout=30), \
-        [t.name for t in threading.enumerate()]
+    assert wait_until(lambda: threading.active_count() <= baseline, timeout=30), [
+        t.name for t in threading.enumerate()
+    ]
     assert TrainingJob.active_count() == 0
 
 
@@ -299,13 +333,19 @@ for line in sys.stdin:  # one line per round: fork a saver, report its pid
 
 
 def test_a_checkpoint_save_killed_at_random_moments_never_leaves_a_broken_file(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     folder = tmp_path / "ckpts"
     folder.mkdir()
     path = folder / "target.pt"
-    proc = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(path)],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     rng = random.Random(1)
     seen = set()
     try:

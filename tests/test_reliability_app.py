@@ -10,13 +10,12 @@ from __future__ import annotations
 import stat
 
 import pytest
+from hostile import MNIST_FILE, good_images, hostile_checkpoints, hostile_images
+from support import app_environment, copy_mnist, new_app, tree_snapshot
 
 from convae import ModelConfig, build_model
 from convae.checkpoint import to_bytes
 from convae.jobs import TrainingJob
-
-from hostile import MNIST_FILE, good_images, hostile_checkpoints, hostile_images
-from support import app_environment, copy_mnist, new_app, tree_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +28,18 @@ def app_env(tmp_path_factory, data_root):
     folder = tmp_path_factory.mktemp("checkpoints")
     model = build_model(ModelConfig("conv-upsample"), seed=0)
     save_checkpoint(folder / "mnist-conv-upsample.pt", model, {"dataset": "mnist"})
-    write_index([{"file": "mnist-conv-upsample.pt", "arch": "conv-upsample",
-                  "dataset": "mnist", "train_noise": "none", "metrics": {}}], folder)
+    write_index(
+        [
+            {
+                "file": "mnist-conv-upsample.pt",
+                "arch": "conv-upsample",
+                "dataset": "mnist",
+                "train_noise": "none",
+                "metrics": {},
+            }
+        ],
+        folder,
+    )
     with app_environment(data_root, folder):
         yield folder
 
@@ -38,16 +47,18 @@ def app_env(tmp_path_factory, data_root):
 def test_sidebar_refuses_every_hostile_checkpoint_and_keeps_the_model(app_env, tmp_path):
     marker = tmp_path / "MARKER"
     at = new_app()
-    before = (at.session_state["dataset"], at.session_state["arch"],
-              at.session_state["model_id"])
+    before = (at.session_state["dataset"], at.session_state["arch"], at.session_state["model_id"])
     assert before[2] == "file:mnist-conv-upsample.pt"
     for name, data in hostile_checkpoints(marker).items():
         at.sidebar.get("file_uploader")[0].upload(name, data).run()
         assert not at.exception, (name, [e.value for e in at.exception])
         errors = [e.value for e in at.sidebar.error]
         assert any(e.startswith(f"{name} was not loaded: ") for e in errors), (name, errors)
-        assert (at.session_state["dataset"], at.session_state["arch"],
-                at.session_state["model_id"]) == before, name
+        assert (
+            at.session_state["dataset"],
+            at.session_state["arch"],
+            at.session_state["model_id"],
+        ) == before, name
         assert not at.session_state["session_models"], name
         assert not marker.exists(), f"{name} ran code"
     # a valid checkpoint of another architecture is the one upload that is taken
@@ -90,8 +101,9 @@ def test_the_page_heartbeat_reaches_a_running_job(app_env):
 
 
 # ========================================================================== 6. data
-def test_a_read_only_data_folder_is_used_and_never_changed(app_env, data_root, tmp_path,
-                                                          monkeypatch):
+def test_a_read_only_data_folder_is_used_and_never_changed(
+    app_env, data_root, tmp_path, monkeypatch
+):
     data = copy_mnist(data_root, tmp_path / "data")
     for p in [*data.rglob("*"), data]:
         p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -113,8 +125,9 @@ def test_a_missing_data_folder_is_named_on_the_page(app_env, tmp_path, monkeypat
     assert "is not on this server" in errors and str(missing) in errors
 
 
-def test_a_damaged_dataset_file_is_named_and_nothing_is_deleted(app_env, data_root, tmp_path,
-                                                                monkeypatch, offline):
+def test_a_damaged_dataset_file_is_named_and_nothing_is_deleted(
+    app_env, data_root, tmp_path, monkeypatch, offline
+):
     data = copy_mnist(data_root, tmp_path / "data")
     damaged = data / MNIST_FILE
     raw = damaged.read_bytes()

@@ -8,13 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support import REPO as ROOT
 
 from convae import Noise, load_checkpoint
 from convae.metrics import evaluate_model_on
 from convae.models import ARCHITECTURES
 from convae.zoo import read_index
-
-from support import REPO as ROOT
 
 CHECKPOINTS = ROOT / "checkpoints"
 ENTRIES = read_index(CHECKPOINTS)
@@ -38,8 +37,9 @@ def data_env(data_root, fashion_root, monkeypatch):
 @pytest.fixture(scope="module")
 def retraining_script():
     """``scripts/train_checkpoints.py`` loaded as a module, from its file."""
-    spec = importlib.util.spec_from_file_location("train_checkpoints",
-                                                  ROOT / "scripts" / "train_checkpoints.py")
+    spec = importlib.util.spec_from_file_location(
+        "train_checkpoints", ROOT / "scripts" / "train_checkpoints.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     return script
@@ -54,8 +54,13 @@ def test_every_architecture_ships_for_mnist_and_fashion_mnist():
 def _shipped_files() -> set[str]:
     """The .pt files the repository ships; models saved from the app sit beside them."""
     try:
-        tracked = subprocess.run(["git", "ls-files", "--", "checkpoints/*.pt"], cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout.split()
+        tracked = subprocess.run(
+            ["git", "ls-files", "--", "checkpoints/*.pt"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
     except (OSError, subprocess.CalledProcessError):  # not a git checkout
         return {p.name for p in CHECKPOINTS.glob("*.pt")}
     return {Path(f).name for f in tracked}
@@ -119,18 +124,23 @@ def test_the_published_quality_goals_hold_on_the_mnist_test_set():
     """Issue goals, on the index's full-test-set figures (which the tests around this one
     tie to the files and to a fresh ``eval``)."""
     assert _mnist("conv-upsample")["metrics"]["clean"]["mse"] <= 0.0055
-    best = max((e for e in ENTRIES if e["dataset"] == "mnist" and e["latent_size"] <= 196),
-               key=lambda e: e["metrics"]["clean"]["psnr"])
+    best = max(
+        (e for e in ENTRIES if e["dataset"] == "mnist" and e["latent_size"] <= 196),
+        key=lambda e: e["metrics"]["clean"]["psnr"],
+    )
     assert best["metrics"]["clean"]["psnr"] >= 26, best["file"]
     assert _mnist("denoiser")["metrics"]["gaussian:0.5"]["psnr"] >= 20
 
 
 def test_the_published_tables_are_the_index(retraining_script):
-    table = (f"<!-- checkpoints:start -->\n{retraining_script.markdown_table(ENTRIES)}\n"
-             "<!-- checkpoints:end -->")
+    table = (
+        f"<!-- checkpoints:start -->\n{retraining_script.markdown_table(ENTRIES)}\n"
+        "<!-- checkpoints:end -->"
+    )
     for readme in (ROOT / "README.md", CHECKPOINTS / "README.md"):
-        assert table in readme.read_text(), f"{readme} is out of date: run " \
-            "python scripts/train_checkpoints.py --tables-only"
+        assert table in readme.read_text(), (
+            f"{readme} is out of date: run python scripts/train_checkpoints.py --tables-only"
+        )
 
 
 def test_one_model_per_dataset_is_checked_exactly():
@@ -143,8 +153,9 @@ def test_eval_cli_reproduces_the_index_exactly(entry, data_env, capsys):
     at noise 0.5, the model's output and the noisy input's own figures."""
     from convae.cli import main
 
-    assert main(["eval", str(CHECKPOINTS / entry["file"]), "--json",
-                 "--noise", "gaussian:0.5"]) == 0
+    assert (
+        main(["eval", str(CHECKPOINTS / entry["file"]), "--json", "--noise", "gaussian:0.5"]) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     stated = entry["metrics"]["gaussian:0.5"]
     for key in ("mse", "psnr", "ssim", "noisy_psnr"):
@@ -152,23 +163,43 @@ def test_eval_cli_reproduces_the_index_exactly(entry, data_env, capsys):
     assert out["latent_size"] == entry["latent_size"] and out["params"] == entry["params"]
 
 
-def test_the_retraining_script_writes_checkpoints_index_and_table(retraining_script, data_env,
-                                                                 tmp_path, monkeypatch, capsys):
+def test_the_retraining_script_writes_checkpoints_index_and_table(
+    retraining_script, data_env, tmp_path, monkeypatch, capsys
+):
     """The command that rebuilds the shipped set, on a tiny budget into another folder
     (its ``main()`` here: a process would pay seconds of imports)."""
     out = tmp_path / "set"
-    monkeypatch.setattr("sys.argv", [
-        "train_checkpoints.py", "--dataset", "mnist", "--only", "conv-upsample", "--only",
-        "denoiser", "--epochs-scale", "0.05", "--limit", "256", "--test-limit", "64",
-        "--out", str(out)])
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "train_checkpoints.py",
+            "--dataset",
+            "mnist",
+            "--only",
+            "conv-upsample",
+            "--only",
+            "denoiser",
+            "--epochs-scale",
+            "0.05",
+            "--limit",
+            "256",
+            "--test-limit",
+            "64",
+            "--out",
+            str(out),
+        ],
+    )
     retraining_script.main()
     assert f"index at {out / 'index.json'}" in capsys.readouterr().out
     entries = read_index(out)
-    assert [(e["dataset"], e["arch"]) for e in entries] == [("mnist", "conv-upsample"),
-                                                            ("mnist", "denoiser")]
+    assert [(e["dataset"], e["arch"]) for e in entries] == [
+        ("mnist", "conv-upsample"),
+        ("mnist", "denoiser"),
+    ]
     for e in entries:
         ckpt = load_checkpoint(out / e["file"])
         assert ckpt.meta["metrics"] == e["metrics"] and e["test_images"] == 64
     assert entries[1]["train_noise"] == "gaussian:0.5"
-    assert "| mnist-denoiser.pt | denoiser | mnist | gaussian:0.5 |" in \
-        (out / "README.md").read_text()
+    assert (
+        "| mnist-denoiser.pt | denoiser | mnist | gaussian:0.5 |" in (out / "README.md").read_text()
+    )

@@ -8,16 +8,19 @@ from convae import ConvaeError, ModelConfig, build_model, load_checkpoint
 from convae.store import safe_name, save_user_model
 
 
-@pytest.mark.parametrize("raw, safe", [
-    ("my model", "my-model"),
-    ("My model (v2).pt", "My-model-v2"),
-    ("../../etc/passwd", "etc-passwd"),
-    ("a/b\\c", "a-b-c"),
-    ("  digits_01  ", "digits_01"),
-    ("x" * 100, "x" * 60),
-    ("émoji 🧠 name", "moji-name"),
-    ("weights.PTH", "weights"),
-])
+@pytest.mark.parametrize(
+    "raw, safe",
+    [
+        ("my model", "my-model"),
+        ("My model (v2).pt", "My-model-v2"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("a/b\\c", "a-b-c"),
+        ("  digits_01  ", "digits_01"),
+        ("x" * 100, "x" * 60),
+        ("émoji 🧠 name", "moji-name"),
+        ("weights.PTH", "weights"),
+    ],
+)
 def test_safe_name_keeps_only_safe_characters(raw, safe):
     assert safe_name(raw) == safe
 
@@ -40,8 +43,9 @@ def test_save_user_model_writes_a_loadable_checkpoint(tmp_path):
 def test_save_user_model_never_replaces_a_pretrained_file(tmp_path):
     model = build_model(ModelConfig("conv-upsample"), seed=0)
     (tmp_path / "mnist-conv-upsample.pt").write_bytes(b"pretrained")
-    (tmp_path / "index.json").write_text(json.dumps(
-        {"checkpoints": [{"file": "mnist-conv-upsample.pt"}]}))
+    (tmp_path / "index.json").write_text(
+        json.dumps({"checkpoints": [{"file": "mnist-conv-upsample.pt"}]})
+    )
     with pytest.raises(ConvaeError, match="pretrained"):
         save_user_model(tmp_path, "mnist-conv-upsample", model, overwrite=True)
     assert (tmp_path / "mnist-conv-upsample.pt").read_bytes() == b"pretrained"

@@ -20,7 +20,7 @@ def weights(model):
 
 
 def same(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a, b))
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def assert_usable(model, x):
@@ -59,8 +59,9 @@ def test_denoising_training_runs_and_uses_the_noise(data):
     cfg = dict(batch_size=32, limit=64, seed=0)
     clean, noisy = fresh(), fresh()
     train(clean, data, TrainConfig(**cfg), device=CPU)
-    history = train(noisy, data, TrainConfig(noise="gaussian:0.5", **cfg), device=CPU,
-                    test_images=data[:32])
+    history = train(
+        noisy, data, TrainConfig(noise="gaussian:0.5", **cfg), device=CPU, test_images=data[:32]
+    )
     assert math.isfinite(history.epochs[0].train_loss)
     assert math.isfinite(history.epochs[0].test_loss)
     assert not same(weights(clean), weights(noisy))
@@ -70,8 +71,13 @@ def test_bce_loss_trains(data):
     model = fresh("conv-deep")
     before = weights(model)
     losses = []
-    train(model, data, TrainConfig(loss="bce", batch_size=32, limit=64), device=CPU,
-          on_step=lambda p: losses.append(p.loss))
+    train(
+        model,
+        data,
+        TrainConfig(loss="bce", batch_size=32, limit=64),
+        device=CPU,
+        on_step=lambda p: losses.append(p.loss),
+    )
     assert len(losses) == 2 and all(0 < v < 10 for v in losses)  # BCE, not MSE, values
     assert not same(before, weights(model))
     assert_usable(model, data[:4].float() / 255)
@@ -79,8 +85,15 @@ def test_bce_loss_trains(data):
 
 def test_callbacks_receive_sensible_progress(data):
     steps, epochs = [], []
-    history = train(fresh(), data, TrainConfig(epochs=2, batch_size=50, limit=100), device=CPU,
-                    test_images=data[200:], on_step=steps.append, on_epoch=epochs.append)
+    history = train(
+        fresh(),
+        data,
+        TrainConfig(epochs=2, batch_size=50, limit=100),
+        device=CPU,
+        test_images=data[200:],
+        on_step=steps.append,
+        on_epoch=epochs.append,
+    )
     assert [(p.epoch, p.step) for p in steps] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert all(p.epochs == 2 and p.steps_per_epoch == 2 for p in steps)
     fractions = [p.fraction for p in steps]
@@ -118,8 +131,9 @@ def test_stop_from_inside_on_step_ends_training_after_that_step(data):
             stop.set()
 
     model = fresh("conv-bn")
-    history = train(model, data, TrainConfig(epochs=3, batch_size=16), device=CPU,
-                    on_step=on_step, stop=stop)
+    history = train(
+        model, data, TrainConfig(epochs=3, batch_size=16), device=CPU, on_step=on_step, stop=stop
+    )
     assert history.stopped
     assert len(steps) == 2 and history.epochs == []
     assert_usable(model, data[:4].float() / 255)
@@ -142,8 +156,7 @@ def test_stop_from_another_thread(data):
     thread = threading.Thread(target=stopper)
     thread.start()
     model = fresh()
-    history = train(model, data, TrainConfig(batch_size=16), device=CPU, on_step=on_step,
-                    stop=stop)
+    history = train(model, data, TrainConfig(batch_size=16), device=CPU, on_step=on_step, stop=stop)
     thread.join(timeout=30)
     assert history.stopped and len(steps) == 1
     assert_usable(model, data[:4].float() / 255)
@@ -162,13 +175,19 @@ def test_training_needs_images(data):
 
 def test_cosine_schedule_shrinks_the_steps_towards_the_end(data):
     """With ``schedule="cosine"`` the last epoch moves the weights far less."""
+
     def last_epoch_change(schedule):
         model, after_first = fresh(), []
-        train(model, data, TrainConfig(epochs=2, batch_size=32, limit=64, schedule=schedule),
-              device=CPU, on_epoch=lambda s: after_first.append(weights(model))
-              if s.epoch == 1 else None)
-        return sum((a - b).abs().sum().item()
-                   for a, b in zip(weights(model), after_first[0]))
+        train(
+            model,
+            data,
+            TrainConfig(epochs=2, batch_size=32, limit=64, schedule=schedule),
+            device=CPU,
+            on_epoch=lambda s: after_first.append(weights(model)) if s.epoch == 1 else None,
+        )
+        return sum(
+            (a - b).abs().sum().item() for a, b in zip(weights(model), after_first[0], strict=True)
+        )
 
     constant, cosine = last_epoch_change("constant"), last_epoch_change("cosine")
     assert 0 < cosine < 0.6 * constant
@@ -193,10 +212,12 @@ def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(monkeypatch):
     assert train_module.autocast_dtype("bfloat16", cpu) is torch.bfloat16
 
 
-@pytest.mark.parametrize("precision, conv_dtype", [("float32", torch.float32),
-                                                   ("bfloat16", torch.bfloat16)])
-def test_precision_sets_the_convolutions_dtype_and_weights_stay_float32(data, precision,
-                                                                        conv_dtype):
+@pytest.mark.parametrize(
+    "precision, conv_dtype", [("float32", torch.float32), ("bfloat16", torch.bfloat16)]
+)
+def test_precision_sets_the_convolutions_dtype_and_weights_stay_float32(
+    data, precision, conv_dtype
+):
     model = fresh()
     before = mean_loss(model, data)
     seen = []
@@ -214,8 +235,7 @@ def test_bfloat16_training_is_deterministic_too(data):
     runs = []
     for _ in range(2):
         model = fresh()
-        train(model, data, TrainConfig(batch_size=32, limit=64, precision="bfloat16"),
-              device=CPU)
+        train(model, data, TrainConfig(batch_size=32, limit=64, precision="bfloat16"), device=CPU)
         runs.append(weights(model))
     assert same(runs[0], runs[1])
 

@@ -23,6 +23,17 @@ def test_bad_noise_text_is_refused_when_the_config_is_made():
 def test_to_dict_saves_the_noise_as_text_in_its_place():
     settings = TrainConfig(noise=Noise("salt-pepper", 0.1)).to_dict()
     assert settings["noise"] == "salt-pepper:0.1"
-    assert list(settings) == ["epochs", "batch_size", "lr", "loss", "schedule", "noise", "seed",
-                              "limit", "channels_last", "precision", "extra"]
+    assert list(settings) == [
+        "epochs",
+        "batch_size",
+        "lr",
+        "loss",
+        "schedule",
+        "noise",
+        "seed",
+        "limit",
+        "channels_last",
+        "precision",
+        "extra",
+    ]
     assert TrainConfig(**settings) == TrainConfig(noise=Noise("salt-pepper", 0.1))

@@ -108,9 +108,16 @@ def _file_entries(directory: str, stamp: tuple) -> list[FileEntry]:
         seen.add(e["file"])
         noise = e.get("train_noise", "none")
         extra = "" if noise in (None, "none") else f", trained on {noise} noise"
-        entries.append(FileEntry(e["file"], e["arch"], e.get("dataset", ""),
-                                 f"Pretrained{extra}{_psnr_label(e.get('metrics', {}))}",
-                                 True, e.get("metrics", {})))
+        entries.append(
+            FileEntry(
+                e["file"],
+                e["arch"],
+                e.get("dataset", ""),
+                f"Pretrained{extra}{_psnr_label(e.get('metrics', {}))}",
+                True,
+                e.get("metrics", {}),
+            )
+        )
     for name, mtime_ns in stamp:
         if name in seen or name == "index.json":
             continue
@@ -118,9 +125,16 @@ def _file_entries(directory: str, stamp: tuple) -> list[FileEntry]:
             ckpt = _load_file(str(folder / name), mtime_ns)
         except CheckpointError:
             continue  # not ours to judge here; it simply is not offered
-        entries.append(FileEntry(name, ckpt.config.arch, ckpt.dataset or "",
-                                 f"Saved: {name}{_psnr_label(ckpt.meta.get('metrics', {}))}",
-                                 False, ckpt.meta.get("metrics", {})))
+        entries.append(
+            FileEntry(
+                name,
+                ckpt.config.arch,
+                ckpt.dataset or "",
+                f"Saved: {name}{_psnr_label(ckpt.meta.get('metrics', {}))}",
+                False,
+                ckpt.meta.get("metrics", {}),
+            )
+        )
     return entries
 
 
@@ -130,8 +144,13 @@ def file_entries() -> list[FileEntry]:
     if not folder.is_dir():
         return []
     # dot files are unfinished saves (``.NAME.*.tmp``) or hidden; never offered
-    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.pt")
-                         if not p.name.startswith(".")))
+    stamp = tuple(
+        sorted(
+            (p.name, p.stat().st_mtime_ns)
+            for p in folder.glob("*.pt")
+            if not p.name.startswith(".")
+        )
+    )
     index = folder / "index.json"
     stamp += (("index.json", index.stat().st_mtime_ns),) if index.exists() else ()
     return _file_entries(str(folder), stamp)
@@ -162,7 +181,7 @@ def model_choices(dataset: str, arch: str | None = None) -> dict[str, Choice]:
     for mid, m in reversed(list(models.items())):
         if m.dataset == dataset and (arch is None or m.arch == arch):
             choices[mid] = Choice(mid, m.arch, m.label)
-    for a in ([arch] if arch else ARCHITECTURES):
+    for a in [arch] if arch else ARCHITECTURES:
         choices[f"untrained:{a}"] = Choice(f"untrained:{a}", a, "Untrained (random weights)")
     return choices
 
@@ -178,15 +197,28 @@ def resolve(model_id: str, dataset: str) -> ModelRef:
         mtime = path.stat().st_mtime_ns
         ckpt = _load_file(str(path), mtime)
         if tuple(ckpt.config.in_shape) != shape:
-            raise CheckpointError(f"{name} was trained for input {ckpt.config.in_shape}, "
-                                  f"not {dataset} {shape}")
+            raise CheckpointError(
+                f"{name} was trained for input {ckpt.config.in_shape}, not {dataset} {shape}"
+            )
         return ModelRef(model_id, f"file:{path}:{mtime}", name, "file", ckpt.model, ckpt.meta)
     if kind == "session":
         m = st.session_state["session_models"].get(model_id)
         if m is None:
             raise CheckpointError("that model is no longer in this session; choose another")
-        return ModelRef(model_id, f"session:{st.session_state['sid']}:{name}", m.label,
-                        "session", m.model, m.meta)
+        return ModelRef(
+            model_id,
+            f"session:{st.session_state['sid']}:{name}",
+            m.label,
+            "session",
+            m.model,
+            m.meta,
+        )
     arch = name if name in ARCHITECTURES else DEFAULT_ARCH
-    return ModelRef(f"untrained:{arch}", f"untrained:{arch}:{shape}",
-                    f"{arch} (untrained)", "untrained", untrained_model(arch, shape), {})
+    return ModelRef(
+        f"untrained:{arch}",
+        f"untrained:{arch}:{shape}",
+        f"{arch} (untrained)",
+        "untrained",
+        untrained_model(arch, shape),
+        {},
+    )

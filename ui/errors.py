@@ -23,9 +23,11 @@ def show(error: Exception) -> None:
         st.error(str(error), icon=":material/warning:")
     else:
         log.exception("unexpected error in the app", exc_info=error)
-        st.error(f"Something went wrong ({type(error).__name__}: {error}). The details are in "
-                 "the server log; try another setting or reload the page.",
-                 icon=":material/bug_report:")
+        st.error(
+            f"Something went wrong ({type(error).__name__}: {error}). The details are in "
+            "the server log; try another setting or reload the page.",
+            icon=":material/bug_report:",
+        )
 
 
 def debug() -> bool:
@@ -34,6 +36,7 @@ def debug() -> bool:
 
 def guarded(fn):
     """Run ``fn``; show any error on the page (for fragments, which run on their own)."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -42,4 +45,5 @@ def guarded(fn):
             if debug():
                 raise
             show(e)
+
     return wrapper

@@ -46,8 +46,9 @@ def model_param(model_id: str) -> str | None:
     return None
 
 
-def read_sidebar(datasets: Collection[str], archs: Collection[str],
-                 files: dict[str, tuple[str, str]]) -> tuple[dict[str, Any], list[str]]:
+def read_sidebar(
+    datasets: Collection[str], archs: Collection[str], files: dict[str, tuple[str, str]]
+) -> tuple[dict[str, Any], list[str]]:
     """The sidebar's settings a link asks for, and the names of those it could not use.
 
     Args:
@@ -94,9 +95,12 @@ def read_sidebar(datasets: Collection[str], archs: Collection[str],
 
 def write_sidebar(dataset: str, arch: str, model_id: str, present: bool) -> None:
     """Put the sidebar's current choices into the URL (only what changed)."""
-    wanted: dict[str, str | None] = {"dataset": dataset, "arch": arch,
-                                     "model": model_param(model_id),
-                                     "present": "1" if present else None}
+    wanted: dict[str, str | None] = {
+        "dataset": dataset,
+        "arch": arch,
+        "model": model_param(model_id),
+        "present": "1" if present else None,
+    }
     params = st.query_params
     for name, value in wanted.items():
         if value is None:
@@ -149,9 +153,11 @@ def show_notice() -> None:
     names = st.session_state.pop(_PENDING, None)
     if names:
         shown = ", ".join(f"`{n}`" for n in names[:8]) + (" ..." if len(names) > 8 else "")
-        st.toast(f"Part of this link was not used: {shown} (unknown names or values "
-                 "out of range). The rest of the view is as linked.",
-                 icon=":material/link_off:")
+        st.toast(
+            f"Part of this link was not used: {shown} (unknown names or values "
+            "out of range). The rest of the view is as linked.",
+            icon=":material/link_off:",
+        )
 
 
 def _same(value: Any, raw: list[str]) -> bool:

@@ -19,18 +19,42 @@ class PageInfo:
 
 
 PAGES = [
-    PageInfo("app_pages/home.py", "Home", ":material/home:",
-             "What an autoencoder is, shown with the current model."),
-    PageInfo("app_pages/explore.py", "Denoise & explore", ":material/blur_on:",
-             "Add noise with a slider; see the clean-up."),
-    PageInfo("app_pages/activations.py", "Activations", ":material/layers:",
-             "Look at every layer's feature maps."),
-    PageInfo("app_pages/compare.py", "Compare models", ":material/compare:",
-             "Decoders side by side; checkerboards."),
-    PageInfo("app_pages/latent.py", "Latent space", ":material/scatter_plot:",
-             "Map of all codes; morph one digit into another."),
-    PageInfo("app_pages/train.py", "Train", ":material/model_training:",
-             "Train your own model in seconds."),
+    PageInfo(
+        "app_pages/home.py",
+        "Home",
+        ":material/home:",
+        "What an autoencoder is, shown with the current model.",
+    ),
+    PageInfo(
+        "app_pages/explore.py",
+        "Denoise & explore",
+        ":material/blur_on:",
+        "Add noise with a slider; see the clean-up.",
+    ),
+    PageInfo(
+        "app_pages/activations.py",
+        "Activations",
+        ":material/layers:",
+        "Look at every layer's feature maps.",
+    ),
+    PageInfo(
+        "app_pages/compare.py",
+        "Compare models",
+        ":material/compare:",
+        "Decoders side by side; checkerboards.",
+    ),
+    PageInfo(
+        "app_pages/latent.py",
+        "Latent space",
+        ":material/scatter_plot:",
+        "Map of all codes; morph one digit into another.",
+    ),
+    PageInfo(
+        "app_pages/train.py",
+        "Train",
+        ":material/model_training:",
+        "Train your own model in seconds.",
+    ),
 ]
 _BY_NAME = {Path(p.file).name: p for p in PAGES}
 

@@ -42,12 +42,16 @@ def adopt_finished_job() -> None:
     meta = job.meta
     epochs = len(meta.get("history", {}).get("epochs", []))
     noise = meta.get("train_noise", "none")
-    label = (f"{job.cfg.epochs if snap.state == 'done' else epochs} epoch(s) on "
-             f"{job.n_train:,} images" + ("" if noise == "none" else f", {noise} noise")
-             + (" (stopped early)" if snap.state == "stopped" else ""))
+    label = (
+        f"{job.cfg.epochs if snap.state == 'done' else epochs} epoch(s) on "
+        f"{job.n_train:,} images"
+        + ("" if noise == "none" else f", {noise} noise")
+        + (" (stopped early)" if snap.state == "stopped" else "")
+    )
     state.add_session_model(job.model, meta, label, meta.get("dataset", ""))
-    st.toast("Training finished: your model is now the current model.",
-             icon=":material/check_circle:")
+    st.toast(
+        "Training finished: your model is now the current model.", icon=":material/check_circle:"
+    )
 
 
 def _on_upload() -> None:
@@ -64,22 +68,27 @@ def _on_upload() -> None:
     except Exception as e:  # a file nobody foresaw: a message, never a crashed callback
         log.exception("unexpected error loading an uploaded checkpoint", exc_info=e)
         st.session_state["upload_message"] = (
-            "error", f"{uploaded.name} was not loaded: it could not be read as a convae "
-                     f"checkpoint ({type(e).__name__})")
+            "error",
+            f"{uploaded.name} was not loaded: it could not be read as a convae "
+            f"checkpoint ({type(e).__name__})",
+        )
         return
     name = uploaded.name
-    mid = state.add_session_model(ckpt.model, ckpt.meta, f"uploaded {name}", dataset,
-                                  select=False)
+    mid = state.add_session_model(ckpt.model, ckpt.meta, f"uploaded {name}", dataset, select=False)
     st.session_state["arch"] = ckpt.config.arch
     st.session_state["model_id"] = mid
     st.session_state["upload_message"] = (
-        "success", f"{name} loaded: a {ckpt.config.arch} model, now the current model.")
+        "success",
+        f"{name} loaded: a {ckpt.config.arch} model, now the current model.",
+    )
 
 
 def _model_card(ref: catalogue.ModelRef) -> None:
     c = compression(ref.model)
-    lines = [f"**{ref.arch}** · {ref.model.num_params:,} parameters",
-             f"code: {c.code_size} values = {c.ratio:.0%} of the {c.input_size}-value input"]
+    lines = [
+        f"**{ref.arch}** · {ref.model.num_params:,} parameters",
+        f"code: {c.code_size} values = {c.ratio:.0%} of the {c.input_size}-value input",
+    ]
     meta = ref.meta
     if ref.kind == "untrained":
         lines.append("random weights: nothing learned yet")
@@ -98,8 +107,10 @@ def _model_card(ref: catalogue.ModelRef) -> None:
         clean = meta.get("metrics", {}).get("clean")
         if clean:
             n = clean.get("n", meta.get("test_images"))
-            lines.append(f"test: PSNR {clean['psnr']:.1f} dB, SSIM {clean['ssim']:.3f}"
-                         + (f" ({n:,} images)" if isinstance(n, int) else ""))
+            lines.append(
+                f"test: PSNR {clean['psnr']:.1f} dB, SSIM {clean['ssim']:.3f}"
+                + (f" ({n:,} images)" if isinstance(n, int) else "")
+            )
     st.caption("  \n".join(lines))
 
 
@@ -119,8 +130,9 @@ def _share() -> None:
     A dialog opened by a button, not a popover: the button's run brings the browser's
     current address, so the link is right even after fragment-only changes."""
     url = links.share_url()
-    st.caption("Anyone who opens this link sees this page with the same settings, images "
-               "and numbers.")
+    st.caption(
+        "Anyone who opens this link sees this page with the same settings, images and numbers."
+    )
     st.code(url, language=None, wrap_lines=True)
     qr = links.qr_png(url)
     if qr is None:
@@ -128,9 +140,12 @@ def _share() -> None:
     else:
         st.image(qr, width=360)
     if links.model_param(st.session_state["model_id"] or "") is None:
-        st.warning("Your own model (trained or uploaded in this session) cannot travel in a "
-                   "link: the link opens the pretrained model for the same dataset and "
-                   "architecture.", icon=":material/info:")
+        st.warning(
+            "Your own model (trained or uploaded in this session) cannot travel in a "
+            "link: the link opens the pretrained model for the same dataset and "
+            "architecture.",
+            icon=":material/info:",
+        )
 
 
 def render() -> catalogue.ModelRef | None:
@@ -138,37 +153,66 @@ def render() -> catalogue.ModelRef | None:
     adopt_finished_job()
     _apply_pending()
     with st.sidebar:
-        st.selectbox("Dataset", list(DATASET_LABELS), key="dataset",
-                     format_func=lambda d: DATASET_LABELS[d],
-                     help="Images the model works on. CIFAR-10 needs its files on the server.")
-        st.selectbox("Architecture", list(ARCHITECTURES), key="arch",
-                     help="How the encoder and decoder are built; see the Home page's layer "
-                          "table.")
+        st.selectbox(
+            "Dataset",
+            list(DATASET_LABELS),
+            key="dataset",
+            format_func=lambda d: DATASET_LABELS[d],
+            help="Images the model works on. CIFAR-10 needs its files on the server.",
+        )
+        st.selectbox(
+            "Architecture",
+            list(ARCHITECTURES),
+            key="arch",
+            help="How the encoder and decoder are built; see the Home page's layer table.",
+        )
         choices = catalogue.model_choices(st.session_state["dataset"], st.session_state["arch"])
         if st.session_state["model_id"] not in choices:
             st.session_state["model_id"] = next(iter(choices))
-        st.selectbox("Model (weights)", list(choices), key="model_id",
-                     format_func=lambda i: choices[i].label if i in choices else i,
-                     help="Pretrained checkpoints, your own models from this session, or "
-                          "random weights.")
+        st.selectbox(
+            "Model (weights)",
+            list(choices),
+            key="model_id",
+            format_func=lambda i: choices[i].label if i in choices else i,
+            help="Pretrained checkpoints, your own models from this session, or random weights.",
+        )
         ref = state.current_model()
-        links.write_sidebar(st.session_state["dataset"], st.session_state["arch"],
-                            st.session_state["model_id"], layout.presenting())
+        links.write_sidebar(
+            st.session_state["dataset"],
+            st.session_state["arch"],
+            st.session_state["model_id"],
+            layout.presenting(),
+        )
         if not any(k.startswith("file:") for k in choices):
-            st.info(f"No pretrained {st.session_state['arch']} model for this dataset yet: "
-                    "train one on the **Train** page, or look at the untrained one.",
-                    icon=":material/info:")
+            st.info(
+                f"No pretrained {st.session_state['arch']} model for this dataset yet: "
+                "train one on the **Train** page, or look at the untrained one.",
+                icon=":material/info:",
+            )
         _model_card(ref)
-        st.toggle("Presenter mode", key="present",
-                  help="For the projector: larger type and pictures, explanations folded "
-                       "away. A shared link keeps this mode.")
-        if st.button("Share this view", icon=":material/qr_code_2:", key="share",
-                     width="stretch", help="A link and a QR code that open exactly this view."):
+        st.toggle(
+            "Presenter mode",
+            key="present",
+            help="For the projector: larger type and pictures, explanations folded "
+            "away. A shared link keeps this mode.",
+        )
+        if st.button(
+            "Share this view",
+            icon=":material/qr_code_2:",
+            key="share",
+            width="stretch",
+            help="A link and a QR code that open exactly this view.",
+        ):
             _share()
         with st.expander("Upload a checkpoint (.pt)"):
-            st.file_uploader("A convae checkpoint", type=["pt", "pth"], key="ckpt_upload",
-                             on_change=_on_upload, label_visibility="collapsed",
-                             help="Saved by the Train page or `python -m convae train`.")
+            st.file_uploader(
+                "A convae checkpoint",
+                type=["pt", "pth"],
+                key="ckpt_upload",
+                on_change=_on_upload,
+                label_visibility="collapsed",
+                help="Saved by the Train page or `python -m convae train`.",
+            )
             msg = st.session_state["upload_message"]
             if msg:
                 (st.error if msg[0] == "error" else st.success)(msg[1])
@@ -192,6 +236,9 @@ def _training_status() -> None:
         if not st.session_state["job_adopted"]:
             st.rerun()
         return
-    text = ("Training done; measuring it on test images..." if snap.fraction >= 1 else
-            f"Training... {snap.fraction:.0%} (epoch {max(snap.epoch, 1)}/{snap.epochs})")
+    text = (
+        "Training done; measuring it on test images..."
+        if snap.fraction >= 1
+        else f"Training... {snap.fraction:.0%} (epoch {max(snap.epoch, 1)}/{snap.epochs})"
+    )
     st.progress(snap.fraction, text=text)

@@ -21,9 +21,11 @@ from convae.data import DATASETS, source_root
 
 from .catalogue import DEFAULT_ARCH, ModelRef, freeze, resolve
 
-DATASET_LABELS = {"mnist": "MNIST (handwritten digits)",
-                  "fashion-mnist": "Fashion-MNIST (clothes)",
-                  "cifar10": "CIFAR-10 (small colour photos)"}
+DATASET_LABELS = {
+    "mnist": "MNIST (handwritten digits)",
+    "fashion-mnist": "Fashion-MNIST (clothes)",
+    "cifar10": "CIFAR-10 (small colour photos)",
+}
 DEFAULT_DATASET = "mnist"
 FAILURE_TTL_S = 60  # a dataset that failed to load is not retried on every rerun
 
@@ -87,9 +89,11 @@ def require_dataset(name: str, train: bool = False) -> ImageSet:
 def missing_message(name: str, error: Exception) -> None:
     """Short: what is missing and what to do (the error says which files, and where)."""
     label = DATASET_LABELS.get(name, name)
-    st.error(f"**{label} is not on this server.** Choose another dataset in the sidebar "
-             f"(MNIST always works), or ask whoever runs the server: {error}",
-             icon=":material/folder_off:")
+    st.error(
+        f"**{label} is not on this server.** Choose another dataset in the sidebar "
+        f"(MNIST always works), or ask whoever runs the server: {error}",
+        icon=":material/folder_off:",
+    )
 
 
 # ---------------------------------------------------------------------------- models
@@ -115,14 +119,16 @@ def current_model() -> ModelRef:
         return resolve(f"untrained:{st.session_state['arch']}", dataset)
 
 
-def add_session_model(model: Autoencoder, meta: dict[str, Any], label: str, dataset: str,
-                      select: bool = True) -> str:
+def add_session_model(
+    model: Autoencoder, meta: dict[str, Any], label: str, dataset: str, select: bool = True
+) -> str:
     """Keep ``model`` in this session; optionally make it the current model (next run)."""
     n = st.session_state["next_model_no"]
     st.session_state["next_model_no"] = n + 1
     mid = f"session:{n}"
     st.session_state["session_models"][mid] = SessionModel(
-        freeze(model), dict(meta), f"#{n} {label}", model.config.arch, dataset)
+        freeze(model), dict(meta), f"#{n} {label}", model.config.arch, dataset
+    )
     if select:
         st.session_state["pending_select"] = (dataset, model.config.arch, mid)
     return mid

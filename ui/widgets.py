@@ -15,8 +15,12 @@ from convae.noise import NOISE_KINDS
 from . import layout
 from .links import URL
 
-NOISE_LABELS = {"gaussian": "Gaussian (grain)", "salt-pepper": "Salt & pepper (specks)",
-                "mask": "Masking (dropped pixels)", "none": "None (clean input)"}
+NOISE_LABELS = {
+    "gaussian": "Gaussian (grain)",
+    "salt-pepper": "Salt & pepper (specks)",
+    "mask": "Masking (dropped pixels)",
+    "none": "None (clean input)",
+}
 SOURCES = ["Random test images", "One class", "By index", "Upload your own"]
 
 
@@ -30,35 +34,63 @@ def _new_draw(key: str) -> None:
     st.session_state[key] = (int(st.session_state.get(key, 0)) + 1) % 10_001  # the box's range
 
 
-def pick_images(test: ImageSet, key: str, default_count: int = 8,
-                max_count: int = 16) -> Picked | None:
+def pick_images(
+    test: ImageSet, key: str, default_count: int = 8, max_count: int = 16
+) -> Picked | None:
     """Image source controls; returns the chosen images or None (after saying why)."""
     c_src, c_n, c_opt, c_btn = st.columns([2.2, 1.6, 1.6, 1], vertical_alignment="bottom")
-    source = c_src.selectbox("Images", SOURCES, key=f"{key}_source", bind=URL,
-                             help="Which test images to work on (never seen in training).")
+    source = c_src.selectbox(
+        "Images",
+        SOURCES,
+        key=f"{key}_source",
+        bind=URL,
+        help="Which test images to work on (never seen in training).",
+    )
     if source != SOURCES[3]:
-        count = c_n.slider("How many", 1, max_count, default_count, key=f"{key}_count",
-                           bind=URL)
+        count = c_n.slider("How many", 1, max_count, default_count, key=f"{key}_count", bind=URL)
     n = len(test)
     if source == SOURCES[0]:
-        draw = c_opt.number_input("Draw", 0, 10_000, 0, key=f"{key}_draw", bind=URL,
-                                  help="Each draw is a different random set of test images.")
-        c_btn.button("New", icon=":material/casino:", key=f"{key}_new", on_click=_new_draw,
-                     args=(f"{key}_draw",), width="stretch")
+        draw = c_opt.number_input(
+            "Draw",
+            0,
+            10_000,
+            0,
+            key=f"{key}_draw",
+            bind=URL,
+            help="Each draw is a different random set of test images.",
+        )
+        c_btn.button(
+            "New",
+            icon=":material/casino:",
+            key=f"{key}_new",
+            on_click=_new_draw,
+            args=(f"{key}_draw",),
+            width="stretch",
+        )
         g = torch.Generator().manual_seed(int(draw))
         idx = torch.randperm(n, generator=g)[:count]
     elif source == SOURCES[1]:
-        cls = c_opt.selectbox("Class", range(len(test.classes)), key=f"{key}_class",
-                              format_func=lambda c: test.classes[c], bind=URL)
+        cls = c_opt.selectbox(
+            "Class",
+            range(len(test.classes)),
+            key=f"{key}_class",
+            format_func=lambda c: test.classes[c],
+            bind=URL,
+        )
         pool = (test.labels == cls).nonzero().flatten()
         idx = pool[:count]
     elif source == SOURCES[2]:
-        start = c_opt.number_input(f"First index (0-{n - 1})", 0, n - 1, 0, key=f"{key}_index",
-                                   bind=URL)
+        start = c_opt.number_input(
+            f"First index (0-{n - 1})", 0, n - 1, 0, key=f"{key}_index", bind=URL
+        )
         idx = torch.arange(int(start), min(n, int(start) + count))
     else:
-        files = c_n.file_uploader("PNG or JPEG pictures", type=["png", "jpg", "jpeg"],
-                                  accept_multiple_files=True, key=f"{key}_upload")
+        files = c_n.file_uploader(
+            "PNG or JPEG pictures",
+            type=["png", "jpg", "jpeg"],
+            accept_multiple_files=True,
+            key=f"{key}_upload",
+        )
         images, names = [], []
         files = files or []
         if len(files) > max_count:  # each one is decoded on every full rerun of the page
@@ -70,37 +102,70 @@ def pick_images(test: ImageSet, key: str, default_count: int = 8,
             except ImageError as e:
                 st.error(f"{f.name}: {e}")
         if not images:
-            st.info("Upload one or more pictures. They are converted to "
-                    f"{test.shape[1]}x{test.shape[2]} {'grey' if test.shape[0] == 1 else 'colour'}"
-                    " like the dataset (tip: a light drawing on a dark background looks "
-                    "like MNIST).", icon=":material/upload:")
+            st.info(
+                "Upload one or more pictures. They are converted to "
+                f"{test.shape[1]}x{test.shape[2]} {'grey' if test.shape[0] == 1 else 'colour'}"
+                " like the dataset (tip: a light drawing on a dark background looks "
+                "like MNIST).",
+                icon=":material/upload:",
+            )
             return None
         return Picked(torch.stack(images[:max_count]), names[:max_count])
-    return Picked(test.floats(idx), [f"#{int(i)} ({test.classes[int(test.labels[i])]})"
-                                     for i in idx])
+    return Picked(
+        test.floats(idx), [f"#{int(i)} ({test.classes[int(test.labels[i])]})" for i in idx]
+    )
 
 
-def noise_controls(key: str, default_kind: str = "gaussian", default_level: float = 0.3,
-                   seed: bool = True) -> tuple[Noise, int]:
+def noise_controls(
+    key: str, default_kind: str = "gaussian", default_level: float = 0.3, seed: bool = True
+) -> tuple[Noise, int]:
     """Noise kind, level and seed side by side; returns the noise and the seed."""
     cols = st.columns([1.4, 2.4, 0.9] if seed else [1.4, 3.3])
     kinds = [*NOISE_KINDS, "none"]
-    kind = cols[0].selectbox("Noise", kinds, index=kinds.index(default_kind),
-                             key=f"{key}_kind", format_func=NOISE_LABELS.get, bind=URL,
-                             help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_KINDS.items()))
-    level = cols[1].slider("Noise level", 0.0, 1.0, default_level, 0.05, key=f"{key}_level",
-                           disabled=kind == "none", bind=URL,
-                           help="Gaussian: standard deviation (pixel values are 0 to 1). "
-                                "Salt & pepper and masking: fraction of pixels hit.")
+    kind = cols[0].selectbox(
+        "Noise",
+        kinds,
+        index=kinds.index(default_kind),
+        key=f"{key}_kind",
+        format_func=NOISE_LABELS.get,
+        bind=URL,
+        help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_KINDS.items()),
+    )
+    level = cols[1].slider(
+        "Noise level",
+        0.0,
+        1.0,
+        default_level,
+        0.05,
+        key=f"{key}_level",
+        disabled=kind == "none",
+        bind=URL,
+        help="Gaussian: standard deviation (pixel values are 0 to 1). "
+        "Salt & pepper and masking: fraction of pixels hit.",
+    )
     noise_seed = 0
     if seed:
-        noise_seed = int(cols[2].number_input("Noise seed", 0, 9999, 0, key=f"{key}_seed",
-                                              bind=URL, help="Same seed, same noise pattern."))
+        noise_seed = int(
+            cols[2].number_input(
+                "Noise seed",
+                0,
+                9999,
+                0,
+                key=f"{key}_seed",
+                bind=URL,
+                help="Same seed, same noise pattern.",
+            )
+        )
     return Noise(kind, level if kind != "none" else 0.0), noise_seed
 
 
-def picture(images: torch.Tensor, caption: str | None = None, scale: int = 4,
-            nrow: int | None = None, where=None) -> None:
+def picture(
+    images: torch.Tensor,
+    caption: str | None = None,
+    scale: int = 4,
+    nrow: int | None = None,
+    where=None,
+) -> None:
     """Show a batch as one crisp picture at its natural size.
 
     PNG, never JPEG: JPEG's 8x8 blocks would add artifacts of their own (exactly what
@@ -111,8 +176,13 @@ def picture(images: torch.Tensor, caption: str | None = None, scale: int = 4,
     (where or st).image(grid, caption=caption, width=grid.shape[1], output_format="PNG")
 
 
-def image_row(label: str, images: torch.Tensor, caption: str = "", scale: int | None = None,
-              label_width: float = 1.0) -> None:
+def image_row(
+    label: str,
+    images: torch.Tensor,
+    caption: str = "",
+    scale: int | None = None,
+    label_width: float = 1.0,
+) -> None:
     """A bold label (and caption) on the left, the images in one row on the right."""
     scale = scale or fit_scale(len(images), images.shape[-1])
     if layout.presenting():  # larger type needs a wider label column
