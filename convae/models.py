@@ -215,8 +215,9 @@ def denoiser(config: ModelConfig) -> Autoencoder:
     """The same shape with depths 32-32-16 and batch norm, to be trained on noisy input.
 
     The denoising tutorial's depths. Without batch norm, Adam left 6 of the 16 code
-    channels and 8 of the 32 middle ones dead (always 0) and the model stopped at 19.3 dB on MNIST with
-    noise 0.5; with it, 1.4 dB more at the same training budget (measured).
+    channels and 8 of the 32 middle ones dead (always 0) and the model stopped at
+    19.3 dB on MNIST with noise 0.5; with it, 1.4 dB more at the same training budget
+    (measured).
     """
     return _three_pool(config, (32, 32, 16), batch_norm=True)
 
