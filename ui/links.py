@@ -61,18 +61,13 @@ def read_sidebar(
     params = st.query_params
     values: dict[str, Any] = {}
     unused: list[str] = []
-    dataset = params.get("dataset")
-    if dataset is not None:
-        if dataset in datasets:
-            values["dataset"] = dataset
-        else:
-            unused.append("dataset")
-    arch = params.get("arch")
-    if arch is not None:
-        if arch in archs:
-            values["arch"] = arch
-        else:
-            unused.append("arch")
+    for name, valid in (("dataset", datasets), ("arch", archs)):
+        value = params.get(name)
+        if value is not None:
+            if value in valid:
+                values[name] = value
+            else:
+                unused.append(name)
     model = params.get("model")
     if model is not None:
         target = files.get(model)
