@@ -13,21 +13,17 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision.transforms import ToTensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from convae import Autoencoder, ModelConfig, TrainConfig, build_model, evaluate, load_dataset  # noqa: E402
-from convae.config import PRECISIONS  # noqa: E402
-from convae.data import torchvision_dataset  # noqa: E402
-from convae.trainer import autocast_dtype, resolve_device, train  # noqa: E402
+from convae import Autoencoder, ModelConfig, TrainConfig, build_model, evaluate, load_dataset
+from convae.config import PRECISIONS
+from convae.data import torchvision_dataset
+from convae.trainer import autocast_dtype, resolve_device, train
 
 ARCH = "conv-upsample"  # the upsampling tutorial's model
 

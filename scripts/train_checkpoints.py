@@ -19,20 +19,18 @@ from __future__ import annotations
 import argparse
 import fcntl
 import re
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from convae import Noise, TrainConfig, dataset_names, load_dataset
+from convae.checkpoint import save_checkpoint
+from convae.fitting import Fitted, fit, initial_model
+from convae.models import ARCHITECTURES
+from convae.zoo import checkpoint_dir, read_index, write_index
 
-from convae import Noise, TrainConfig, dataset_names, load_dataset  # noqa: E402
-from convae.checkpoint import save_checkpoint  # noqa: E402
-from convae.fitting import Fitted, fit, initial_model  # noqa: E402
-from convae.models import ARCHITECTURES  # noqa: E402
-from convae.zoo import checkpoint_dir, read_index, write_index  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # measured besides clean input (the training noise is added if it is not among them)
 EVAL_NOISES = (Noise("gaussian", 0.1), Noise("gaussian", 0.3), Noise("gaussian", 0.5))
