@@ -115,7 +115,7 @@ def _depths(config: ModelConfig, default: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def linear(config: ModelConfig) -> Autoencoder:
-    """Flatten -> one hidden ReLU layer (the code) -> sigmoid, as in the linear seed."""
+    """Flatten -> one hidden ReLU layer (the code) -> sigmoid, as in the linear tutorial."""
     c, h, w = config.in_shape
     n = c * h * w  # 784 for MNIST
     encoder = _seq(
@@ -268,7 +268,9 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
-        Architecture("linear", linear, "flatten -> 32 hidden units -> sigmoid (linear seed)"),
+        Architecture(
+            "linear", linear, "flatten -> 32 hidden units -> sigmoid (as in the tutorial)"
+        ),
         Architecture(
             "conv-transpose",
             conv_transpose,
