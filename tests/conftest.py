@@ -22,6 +22,11 @@ from support import REPO, data_folder, missing, require_dataset, streamlit_serve
 
 from convae.data import load_dataset
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pyproject runs the suite on two workers (pytest-xdist), one per core: one torch
+    # thread each, so that they do not wait on each other's cores
+    torch.set_num_threads(1)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
