@@ -11,6 +11,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LOSSES, PRECISIONS, SCHEDULES, TrainConfig
@@ -19,6 +20,9 @@ from .errors import ConvaeError, check_choice
 from .metrics import evaluate_model_on
 from .models import ARCHITECTURES
 from .noise import Noise
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,7 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "path",
         type=Path,
+        nargs="?",
         help="checkpoint file, or a shipped one's name (e.g. mnist-conv-upsample)",
+    )
+    e.add_argument(
+        "--pca",
+        type=_positive_int,
+        metavar="K",
+        help="measure PCA with K components (fitted on the training split) instead of a "
+        "checkpoint: the classical reference for a code of K values; needs --dataset",
     )
     e.add_argument("--dataset", help="default: the dataset the model was trained on")
     e.add_argument("--noise", type=_noise, default=Noise(), help="corrupt the input: KIND:LEVEL")
@@ -203,7 +215,22 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
+def _eval_target(args) -> tuple[nn.Module, dict]:
+    """The model ``eval`` measures (a checkpoint, or PCA) and what the output says of it."""
+    if (args.path is None) == (args.pca is None):
+        raise ConvaeError("give a checkpoint to measure, or --pca K (not both)")
+    if args.pca is not None:
+        from .pca import pca_for
+
+        if not args.dataset:
+            raise ConvaeError("--pca needs --dataset (PCA is fitted on its training split)")
+        check_choice("dataset", args.dataset, dataset_names())
+        try:
+            pca = pca_for(args.dataset, args.pca)
+        except ValueError as e:
+            raise ConvaeError(f"--pca {args.pca}: {e}") from None
+        info = {"file": None, "arch": "pca", "dataset": args.dataset, "train_noise": "none"}
+        return pca, {**info, "latent_size": pca.latent_size, "params": pca.num_params}
     from .zoo import resolve_path
 
     ckpt = load_checkpoint(resolve_path(args.path))
@@ -216,20 +243,29 @@ def cmd_eval(args) -> int:
             f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
             f"are {test_set.shape}; pick a dataset of that shape"
         )
-    n = len(test_set.subset(limit=args.limit))  # what evaluate_model_on will measure
-    with _images_bar(n, f"measuring on {dataset}", args.quiet) as bar:
-        result = evaluate_model_on(
-            ckpt.model, dataset, args.noise, args.limit, args.seed, on_batch=bar.update
-        )
-    out = {
+    info = {
         "file": str(args.path),
         "arch": ckpt.config.arch,
         "dataset": dataset,
         "train_noise": ckpt.meta.get("train_noise", "none"),
+    }
+    return ckpt.model, {
+        **info,
         "latent_size": ckpt.model.latent_size,
         "params": ckpt.model.num_params,
-        **result.to_dict(),
     }
+
+
+def cmd_eval(args) -> int:
+    model, described = _eval_target(args)
+    dataset = described["dataset"]
+    test_set = load_dataset(dataset, train=False)
+    n = len(test_set.subset(limit=args.limit))  # what evaluate_model_on will measure
+    with _images_bar(n, f"measuring on {dataset}", args.quiet) as bar:
+        result = evaluate_model_on(
+            model, dataset, args.noise, args.limit, args.seed, on_batch=bar.update
+        )
+    out = {**described, **result.to_dict()}
     if args.json:
         print(json.dumps(out))
     else:
