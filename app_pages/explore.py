@@ -6,7 +6,7 @@ import streamlit as st
 from convae import add_noise, image_metrics
 from convae.denoise import CLASSICAL_FILTERS, noise_sweep
 from convae.figures import sweep_figure
-from ui import layout, nav, state, widgets
+from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
 
@@ -48,10 +48,13 @@ def noisy_view():
     filt_name = st.session_state.get("explore_filter", next(iter(CLASSICAL_FILTERS)))
     x = picked.images
     noisy = add_noise(x, noise.kind, noise.level, seed=seed)
+    k = ref.model.latent_size
+    pca = catalogue.pca_model(dataset, k)
     with state.inference():
         out = ref.model(noisy).clamp(0, 1)
         filtered = CLASSICAL_FILTERS[filt_name](noisy)
-    m_noisy, m_out, m_filt = (image_metrics(v, x) for v in (noisy, out, filtered))
+        pca_out = pca(noisy)
+    m_noisy, m_out, m_filt, m_pca = (image_metrics(v, x) for v in (noisy, out, filtered, pca_out))
 
     with layout.main_picture():
         widgets.image_row("Original", x, "clean test images")
@@ -63,9 +66,14 @@ def noisy_view():
         )
         widgets.image_row("Model output", out, f"{ref.label} · {m_out['psnr'].mean():.1f} dB")
         widgets.image_row(
+            f"PCA, {k} values",
+            pca_out,
+            f"same code size, no training · {m_pca['psnr'].mean():.1f} dB",
+        )
+        widgets.image_row(
             filt_name, filtered, f"classical filter, no learning · {m_filt['psnr'].mean():.1f} dB"
         )
-    cards = st.columns(4)
+    cards = st.columns(5)
     cards[0].metric(
         "Noisy input: PSNR",
         f"{m_noisy['psnr'].mean():.1f} dB",
@@ -83,6 +91,14 @@ def noisy_view():
         f"{(m_filt['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
     )
     cards[3].metric(
+        f"PCA ({k} values): PSNR",
+        f"{m_pca['psnr'].mean():.1f} dB",
+        f"{(m_pca['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
+        help="PCA: the best linear code with as many values as the model's, computed from "
+        "the training images in closed form, with no training loop. The model is worth "
+        "its training where it beats this.",
+    )
+    cards[4].metric(
         "Model output: SSIM",
         f"{m_out['ssim'].mean():.3f}",
         f"{(m_out['ssim'] - m_noisy['ssim']).mean():+.3f} vs noisy",
@@ -101,17 +117,21 @@ def noisy_view():
             m_noisy["psnr"].tolist(),
             m_out["psnr"].tolist(),
             m_filt["psnr"].tolist(),
+            m_pca["psnr"].tolist(),
             m_noisy["ssim"].tolist(),
             m_out["ssim"].tolist(),
             m_filt["ssim"].tolist(),
+            m_pca["ssim"].tolist(),
         ],
         index=[
             "PSNR noisy (dB)",
             "PSNR model (dB)",
             f"PSNR {filt_name} (dB)",
+            f"PSNR PCA-{k} (dB)",
             "SSIM noisy",
             "SSIM model",
             f"SSIM {filt_name}",
+            f"SSIM PCA-{k}",
         ],
         columns=[name.split(" ")[0] for name in picked.names],
     )

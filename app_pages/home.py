@@ -5,7 +5,7 @@ import streamlit as st
 
 from convae import DatasetError, image_metrics
 from convae.layers import compression, layer_table
-from ui import layout, nav, state, widgets
+from ui import catalogue, layout, nav, state, widgets
 from ui.links import URL
 
 ref = state.current_model()
@@ -49,10 +49,14 @@ if test is not None:
         m = image_metrics(out, x)
         tiles = widgets.code_as_images(code[0])
         nrow = 2 if len(tiles) == 4 else min(4, len(tiles))
-        # the code picture as large as the input picture (168 px), whatever the code's shape
-        tile_scale = max(2, 168 // (nrow * tiles.shape[-1]))
-        cols = st.columns([1.1, 0.6, 1.2, 0.6, 1.1], vertical_alignment="center")
-        widgets.picture(x, f"input: {comp.input_size} numbers", scale=6, where=cols[0])
+        # the code picture as large as the input picture (140 px), whatever the code's shape
+        tile_scale = max(2, 140 // (nrow * tiles.shape[-1]))
+        pca = catalogue.pca_model(dataset, comp.code_size)
+        with state.inference():
+            pca_out = pca(x)
+        m_pca = image_metrics(pca_out, x)
+        cols = st.columns([1.1, 0.6, 1.2, 0.6, 1.1, 1.1], vertical_alignment="center")
+        widgets.picture(x, f"input: {comp.input_size} numbers", scale=5, where=cols[0])
         cols[1].markdown("### :material/arrow_forward:\n**encoder**")
         widgets.picture(
             tiles,
@@ -64,7 +68,20 @@ if test is not None:
         )
         cols[3].markdown("### :material/arrow_forward:\n**decoder**")
         widgets.picture(
-            out, f"reconstruction: PSNR {m['psnr'].item():.1f} dB", scale=6, where=cols[4]
+            out, f"reconstruction: PSNR {m['psnr'].item():.1f} dB", scale=5, where=cols[4]
+        )
+        widgets.picture(
+            pca_out,
+            f"PCA with the same {comp.code_size} values, no training: "
+            f"PSNR {m_pca['psnr'].item():.1f} dB",
+            scale=5,
+            where=cols[5],
+        )
+        layout.explain(
+            "Right: PCA, the classical reference. It keeps the same number of values as the "
+            "model's code, the best *linear* choice of them, computed from the training "
+            "images in closed form, with no training loop. The autoencoder is worth its "
+            "training where its reconstructions beat this one."
         )
         if not ref.trained:
             st.warning(

@@ -89,6 +89,8 @@ def test_home_shows_the_model_and_the_slider_changes_the_picture(checkpoints):
     assert list(table["layer"])[:2] == ["encoder.conv1", "encoder.relu1"]
     assert "← the code" in list(table[""])
     assert at.session_state["model_id"] == "file:mnist-conv-upsample.pt"  # pretrained first
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert any(c.startswith("PCA with the same 196 values") for c in captions), captions
     before = image_urls(at)
     at.slider(key="home_index").set_value(7).run()
     assert_clean(at)
@@ -114,6 +116,8 @@ def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
     at.slider(key="explore_level").set_value(0.7).run()
     assert_clean(at)
     assert metrics(at)["Noisy input: PSNR"] != first["Noisy input: PSNR"]
+    # PCA with the model's code size (196 values) beside it, and it sees the noise too
+    assert metrics(at)["PCA (196 values): PSNR"] != first["PCA (196 values): PSNR"]
     assert image_urls(at) != urls
     at.selectbox(key="explore_kind").set_value("salt-pepper").run()
     at.selectbox(key="explore_source").set_value("One class").run()

@@ -289,7 +289,7 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         assert "explore_draw=1" in url, url
         level = main.get_by_role("slider", name="Noise level").last.get_attribute("aria-valuetext")
         figures = _metric_values(page)
-        assert len(figures) == 4
+        assert len(figures) == 5  # noisy, model, filter, PCA, SSIM
 
         copy = other.new_page()
         copy_runs = Runs(copy)

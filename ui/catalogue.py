@@ -26,6 +26,7 @@ from convae import (
     load_checkpoint,
 )
 from convae.data import DATASETS
+from convae.pca import PCAModel, pca_for
 from convae.zoo import checkpoint_dir, read_index
 
 DEFAULT_ARCH = "conv-upsample"
@@ -86,6 +87,15 @@ def _load_file(path: str, mtime_ns: int) -> Checkpoint:
 def untrained_model(arch: str, shape: tuple[int, int, int]) -> Autoencoder:
     """Random initial weights (seed 0): what a model looks like before any training."""
     return freeze(build_model(ModelConfig(arch, shape), seed=0))
+
+
+@st.cache_resource(show_spinner="Fitting PCA on the training images (once per server)...")
+def pca_model(dataset: str, k: int) -> PCAModel:
+    """PCA with ``k`` components on the dataset's training split: the classical reference
+    with the same code size as a model whose code has ``k`` values."""
+    model = pca_for(dataset, k)
+    model.eval()
+    return model
 
 
 def _psnr_label(metrics: dict[str, Any]) -> str:
