@@ -288,6 +288,7 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         assert "explore_level=0.45" in url and "explore_count=10" in url, url
         assert "explore_draw=1" in url, url
         level = main.get_by_role("slider", name="Noise level").last.get_attribute("aria-valuetext")
+        main.locator('[data-testid="stMetricValue"]').nth(4).wait_for(timeout=SETTLE_TIMEOUT_MS)
         figures = _metric_values(page)
         assert len(figures) == 5  # noisy, model, filter, PCA, SSIM
 
@@ -299,6 +300,10 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         assert (
             copied.get_by_role("slider", name="Noise level").last.get_attribute("aria-valuetext")
             == level
+        )
+        # the cards come last in their fragment: under load they can still be drawing
+        copied.locator('[data-testid="stMetricValue"]').nth(len(figures) - 1).wait_for(
+            timeout=SETTLE_TIMEOUT_MS
         )
         assert _metric_values(copy) == figures
         assert copy.locator('[data-testid="stException"]').count() == 0
