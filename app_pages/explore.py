@@ -38,7 +38,9 @@ if picked is None:
 @st.cache_data(show_spinner="Measuring the model at 11 noise levels...", max_entries=32)
 def cached_sweep(model_key: str, dataset: str, kind: str, seed: int, _model):
     images = state.get_dataset(dataset).floats(slice(0, SWEEP_IMAGES))
-    return noise_sweep(_model, images, kind, SWEEP_LEVELS, seed=seed)
+    k = _model.latent_size
+    references = {f"PCA-{k}": catalogue.pca_model(dataset, k)}
+    return noise_sweep(_model, images, kind, SWEEP_LEVELS, seed=seed, references=references)
 
 
 @st.fragment
@@ -153,7 +155,8 @@ def noisy_view():
         f"Each point is the mean over the first {sweep.n_images} test images with "
         f"{kind} noise (seed {seed}), compared with the clean images. The dashed line "
         "is the slider's level. Where the green line is above the red one, the model "
-        "improves its input."
+        "improves its input. Dotted lines need no learning: classical filters, and PCA "
+        f"with the model's code size ({ref.model.latent_size} values)."
     )
     c2.plotly_chart(
         sweep_figure(

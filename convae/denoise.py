@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
 from .metrics import psnr_per_image, ssim_per_image
@@ -57,7 +58,8 @@ class Sweep:
     """Mean quality over a set of images at each noise level.
 
     ``psnr[name]`` and ``ssim[name]`` are lists aligned with ``levels``; the names are
-    ``"model"``, ``"noisy input"`` and each of :data:`CLASSICAL_FILTERS`.
+    ``"model"``, ``"noisy input"``, each of :data:`CLASSICAL_FILTERS` and each reference
+    model given to :func:`noise_sweep`.
     """
 
     kind: str
@@ -70,7 +72,12 @@ class Sweep:
 
 @torch.no_grad()
 def noise_sweep(
-    model: Autoencoder, images: torch.Tensor, kind: str, levels: list[float], seed: int = 0
+    model: Autoencoder,
+    images: torch.Tensor,
+    kind: str,
+    levels: list[float],
+    seed: int = 0,
+    references: dict[str, nn.Module] | None = None,
 ) -> Sweep:
     """PSNR and SSIM of the model's output, the noisy input and classical filters.
 
@@ -82,8 +89,12 @@ def noise_sweep(
         images: (N, C, H, W) float in [0, 1]: the clean images.
         kind: a noise kind of :mod:`convae.noise`.
         levels: noise levels to try, e.g. ``[0, 0.1, ..., 1]``.
+        references: more models that need no training, measured the same way, by name
+            (e.g. ``{"PCA-196": pca_for("mnist", 196)}``: projecting on the principal
+            subspace is itself a classical denoiser).
     """
-    names = ["model", "noisy input", *CLASSICAL_FILTERS]
+    references = references or {}
+    names = ["model", "noisy input", *CLASSICAL_FILTERS, *references]
     psnr: dict[str, list[float]] = {n: [] for n in names}
     ssim: dict[str, list[float]] = {n: [] for n in names}
     with eval_mode(model):
@@ -92,6 +103,8 @@ def noise_sweep(
             outputs = {"model": model(noisy).clamp(0, 1), "noisy input": noisy}
             for name, fn in CLASSICAL_FILTERS.items():
                 outputs[name] = fn(noisy)
+            for name, reference in references.items():
+                outputs[name] = reference(noisy).clamp(0, 1)
             for name, out in outputs.items():
                 psnr[name].append(psnr_per_image(out, images).mean().item())
                 ssim[name].append(ssim_per_image(out, images).mean().item())

@@ -298,6 +298,7 @@ SWEEP_COLOURS = {
     "median 3x3": "#ab63fa",
     "Gaussian blur (sigma 1)": "#ffa15a",
 }
+PCA_COLOUR = "#636efa"  # any "PCA-k" reference line
 
 
 def sweep_figure(
@@ -315,7 +316,7 @@ def sweep_figure(
                 mode="lines+markers",
                 name=label,
                 line=dict(
-                    color=SWEEP_COLOURS.get(name),
+                    color=SWEEP_COLOURS.get(name, PCA_COLOUR if name.startswith("PCA") else None),
                     width=4 if name == "model" else 2,
                     dash=None if name in ("model", "noisy input") else "dot",
                 ),

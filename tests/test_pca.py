@@ -103,3 +103,18 @@ def test_eval_pca_mistakes_end_in_one_line(capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_noise_sweep_measures_pca_beside_the_model():
+    from convae import ModelConfig, build_model
+    from convae.denoise import noise_sweep
+
+    images = load_dataset("mnist", train=False).floats(slice(0, 64))
+    model = build_model(ModelConfig("conv-upsample"), seed=0)
+    pca = pca_for("mnist", 196)
+    sweep = noise_sweep(model, images, "gaussian", [0.1, 0.5], references={"PCA-196": pca})
+    assert list(sweep.psnr)[-1] == "PCA-196" and len(sweep.psnr["PCA-196"]) == 2
+    clean = evaluate(pca, images).psnr
+    assert clean > sweep.psnr["PCA-196"][0] > sweep.psnr["PCA-196"][1]  # worse with noise
+    # projecting on the principal subspace removes much of the noise
+    assert sweep.psnr["PCA-196"][1] > sweep.psnr["noisy input"][1] + 2
