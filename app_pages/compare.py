@@ -7,7 +7,6 @@ import torch
 from convae import CheckpointError, add_noise, evaluate, image_metrics
 from convae.checkerboard import checkerboard_share, checkerboard_strength, decode_constant
 from convae.figures import heatmap_grid, normalise
-from convae.layers import compression
 from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
@@ -22,7 +21,7 @@ layout.explain(
 
 dataset = st.session_state["dataset"]
 test = state.require_dataset(dataset)
-choices = catalogue.model_choices(dataset)
+choices = {**catalogue.model_choices(dataset), **catalogue.pca_choices(dataset)}
 
 
 def default_selection() -> list[str]:
@@ -40,8 +39,9 @@ selected = st.multiselect(
     key=f"compare_models_{dataset}",
     bind=URL,
     format_func=lambda i: choices[i].full_label if i in choices else i,
-    help="Pretrained checkpoints, your session's models, and untrained versions of every "
-    "architecture, all for the dataset chosen in the sidebar.",
+    help="Pretrained checkpoints, your session's models, untrained versions of every "
+    "architecture, and PCA with each code size (the best linear code, no training), all "
+    "for the dataset chosen in the sidebar.",
 )
 if len(selected) < 2:
     st.info("Pick at least two models to compare.", icon=":material/touch_app:")
@@ -94,14 +94,13 @@ def side_by_side():
         with state.inference():
             out = ref.model(noisy).clamp(0, 1)
         m = image_metrics(out, x)
-        c = compression(ref.model)
         widgets.image_row(ref.arch, out, short_name(ref), label_width=1.4)
         ev = clean_eval(ref.key, dataset, ref.model)
         rows.append(
             {
                 "model": name(ref),
                 "parameters": ref.model.num_params,
-                "code size": c.code_size,
+                "code size": ref.model.latent_size,
                 "PSNR here (dB)": m["psnr"].mean().item(),
                 "SSIM here": m["ssim"].mean().item(),
                 f"PSNR clean, {TEST_IMAGES} test images (dB)": ev["psnr"],
@@ -151,9 +150,10 @@ def constant_code():
     shape = state.dataset_shape(dataset)
     shown, captions = [], []
     twins = {}
-    for ref in refs:
+    decoders = [r for r in refs if r.kind != "pca"]  # PCA has no decoder of its own to test
+    for ref in decoders:
         twins.setdefault(f"{ref.arch} untrained", catalogue.untrained_model(ref.arch, shape))
-    models = [(name(r), r.model) for r in refs if r.trained] + list(twins.items())
+    models = [(name(r), r.model) for r in decoders if r.trained] + list(twins.items())
     for label, model in models:
         out = decode_constant(model, value)
         shown.append(normalise(out)[0])

@@ -189,6 +189,14 @@ def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
     }
     assert int(shares["conv-transpose untrained"]) > 90  # the artifact, visible
     assert shares["conv-upsample untrained"] == "0"  # and absent
+    # PCA with a model's code size joins like a model, measured by the same code
+    chosen = at.multiselect(key="compare_models_mnist").value
+    at.multiselect(key="compare_models_mnist").set_value([*chosen, "pca:196"]).run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    pca = table[table["model"].str.startswith("pca")]
+    assert len(table) == 3 and list(pca["code size"]) == [196]
+    assert pca["PSNR clean, 500 test images (dB)"].item() > 27  # above every shipped 196
     at.multiselect(key="compare_models_mnist").set_value(["untrained:conv-bn"]).run()
     assert_clean(at)
     assert "at least two" in texts(at)

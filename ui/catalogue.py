@@ -10,6 +10,7 @@ kept by :mod:`ui.state`.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class ModelRef:
 
     @property
     def arch(self) -> str:
-        return self.model.config.arch
+        return "pca" if self.kind == "pca" else self.model.config.arch
 
     @property
     def trained(self) -> bool:
@@ -196,6 +197,14 @@ def model_choices(dataset: str, arch: str | None = None) -> dict[str, Choice]:
     return choices
 
 
+def pca_choices(dataset: str) -> dict[str, Choice]:
+    """PCA with each code size the architectures use on ``dataset``: the classical
+    reference a page can offer beside the models (ids ``pca:K``)."""
+    shape = DATASETS[dataset].shape
+    sizes = sorted({untrained_model(a, shape).latent_size for a in ARCHITECTURES})
+    return {f"pca:{k}": Choice(f"pca:{k}", "pca", f"{k} values, no training") for k in sizes}
+
+
 def resolve(model_id: str, dataset: str) -> ModelRef:
     """The model behind a choice id (raises CheckpointError for a broken file)."""
     kind, _, name = model_id.partition(":")
@@ -211,6 +220,14 @@ def resolve(model_id: str, dataset: str) -> ModelRef:
                 f"{name} was trained for input {ckpt.config.in_shape}, not {dataset} {shape}"
             )
         return ModelRef(model_id, f"file:{path}:{mtime}", name, "file", ckpt.model, ckpt.meta)
+    if kind == "pca":
+        limit = math.prod(shape)
+        if not name.isdigit() or not 1 <= int(name) <= limit:
+            raise CheckpointError(f"PCA needs a code size from 1 to {limit}, not {name!r}")
+        k = int(name)
+        return ModelRef(
+            model_id, f"pca:{dataset}:{k}", f"PCA, {k} values", "pca", pca_model(dataset, k), {}
+        )
     if kind == "session":
         m = st.session_state["session_models"].get(model_id)
         if m is None:
