@@ -229,8 +229,14 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
             pca = pca_for(args.dataset, args.pca)
         except ValueError as e:
             raise ConvaeError(f"--pca {args.pca}: {e}") from None
-        info = {"file": None, "arch": "pca", "dataset": args.dataset, "train_noise": "none"}
-        return pca, {**info, "latent_size": pca.latent_size, "params": pca.num_params}
+        return pca, {
+            "file": None,
+            "arch": "pca",
+            "dataset": args.dataset,
+            "train_noise": "none",
+            "latent_size": pca.latent_size,
+            "params": pca.num_params,
+        }
     from .zoo import resolve_path
 
     ckpt = load_checkpoint(resolve_path(args.path))
@@ -243,14 +249,11 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
             f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
             f"are {test_set.shape}; pick a dataset of that shape"
         )
-    info = {
+    return ckpt.model, {
         "file": str(args.path),
         "arch": ckpt.config.arch,
         "dataset": dataset,
         "train_noise": ckpt.meta.get("train_noise", "none"),
-    }
-    return ckpt.model, {
-        **info,
         "latent_size": ckpt.model.latent_size,
         "params": ckpt.model.num_params,
     }

@@ -105,10 +105,12 @@ def fit_pca(images: torch.Tensor, k: int) -> PCAModel:
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset_spectrum(dataset: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
+def _dataset_spectrum(
+    dataset: str, root: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
     from .data import load_dataset
 
-    train = load_dataset(dataset, train=True)
+    train = load_dataset(dataset, train=True, root=root)
     return (*_spectrum(train.images), train.shape)
 
 
@@ -118,7 +120,10 @@ def pca_for(dataset: str, k: int) -> PCAModel:
     The eigendecomposition is done once per dataset and process (a few seconds for
     MNIST's 60,000 images); every ``k`` after that is a slice of it.
     """
-    mean, values, vectors, shape = _dataset_spectrum(dataset)
+    from .data import source_root
+
+    # keyed by the folder too: another data folder may hold other images of that name
+    mean, values, vectors, shape = _dataset_spectrum(dataset, str(source_root(dataset)))
     if not 1 <= k <= len(mean):
         raise ValueError(f"k must be between 1 and {len(mean)} for {dataset}, got {k}")
     return PCAModel(mean, vectors[:, :k].T.contiguous(), values, shape)

@@ -54,8 +54,3 @@ def explain(text: str) -> None:
 def main_picture():
     """The container for the page's main picture (moved up on a phone)."""
     return st.container(key=MAIN)
-
-
-def image_scale(scale: int) -> int:
-    """Pictures one step larger on the projector."""
-    return scale + 1 if presenting() else scale
