@@ -2,7 +2,6 @@
 
 import copy
 import math
-import os
 
 import streamlit as st
 
@@ -11,8 +10,9 @@ from convae.checkpoint import to_bytes
 from convae.config import LOSSES
 from convae.figures import loss_figure
 from convae.fitting import initial_model
-from convae.jobs import JobLimitError, TrainingJob
+from convae.jobs import TrainingJob
 from convae.noise import NOISE_KINDS
+from convae.queue import Place
 from convae.store import safe_name, save_user_model
 from convae.zoo import checkpoint_dir
 from ui import layout, nav, state, widgets
@@ -20,7 +20,7 @@ from ui.errors import guarded
 from ui.links import URL
 from ui.state import DATASET_LABELS
 
-MAX_JOBS = 2  # trainings at once on this server, all users together
+TRAINING_NICE = 10  # trainings yield the CPU to people moving sliders
 TEST_IMAGES = 1000  # test loss after each epoch, and the final PSNR/SSIM
 SAMPLES = 8
 SIZES = [300, 1000, 3000, 10000, 30000, 60000]
@@ -33,6 +33,7 @@ layout.explain(
     "yours for this session, and you can save or download it."
 )
 
+state.training_place()  # forgets a queued job that was dropped while the tab was closed
 job: TrainingJob | None = st.session_state["job"]
 running = job is not None and not job.snapshot().finished
 
@@ -142,13 +143,6 @@ st.caption(
 
 
 def start() -> None:
-    if TrainingJob.active_count() >= MAX_JOBS:
-        st.warning(
-            f"{MAX_JOBS} trainings are already running on this server. Wait for one "
-            "to finish (the other pages still work).",
-            icon=":material/hourglass_top:",
-        )
-        return
     train_set = state.require_dataset(dataset, train=True)
     test_set = state.require_dataset(dataset, train=False)
     cfg = TrainConfig(
@@ -171,15 +165,13 @@ def start() -> None:
         sample_images=test_set.floats(slice(0, SAMPLES)),
         eval_images=test_set.images[:TEST_IMAGES],
         meta={"dataset": dataset, "warm_start": current.label if warm else None},
-        threads=max(1, (os.cpu_count() or 2) - 1),
+        nice=TRAINING_NICE,
     )
     try:
-        new.start(max_active=MAX_JOBS)  # the check above can race with other sessions
-    except JobLimitError as e:
-        st.warning(f"{e}.", icon=":material/hourglass_top:")
+        state.submit_training(new)
+    except ConvaeError as e:  # the queue is full, or this session has one already
+        st.warning(f"{str(e)[0].upper()}{str(e)[1:]}.", icon=":material/hourglass_top:")
         return
-    st.session_state["job"] = new
-    st.session_state["job_adopted"] = False
     st.rerun()
 
 
@@ -200,15 +192,41 @@ def fmt_time(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
 
 
+def queue_status(place: Place | None) -> None:
+    """Where this session's training stands in the queue, and the server's load."""
+    running_now, waiting_now = state.training_queue().counts()
+    limit_now = state.training_queue().max_running
+    if place is not None and not place.running:
+        c_text, c_cancel = st.columns([6, 1], vertical_alignment="center")
+        c_text.info(
+            f"**Waiting for a free trainer**: place {place.position} of {place.waiting}, "
+            f"starts in about {fmt_time(place.start_in_s)}. Keep this page open; the other "
+            "pages work meanwhile.",
+            icon=":material/hourglass_top:",
+        )
+        if c_cancel.button("Cancel", icon=":material/close:", key="train_cancel"):
+            state.training_queue().cancel(st.session_state["sid"])
+            st.session_state["job"] = None
+            st.rerun()
+    st.caption(
+        f"This server trains {limit_now} model(s) at a time: {running_now} running, "
+        f"{waiting_now} waiting."
+    )
+
+
 @st.fragment(run_every=0.5 if running else None)
 @guarded
 def progress_view():
+    place = state.training_place()
+    queue_status(place)
     job: TrainingJob | None = st.session_state["job"]
     if job is None:
         st.info(
             "No training yet in this session. Choose settings and press **Start**.",
             icon=":material/touch_app:",
         )
+        return
+    if not job.started:
         return
     snap = job.snapshot()
     if snap.finished and not st.session_state["job_adopted"]:

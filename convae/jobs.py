@@ -12,6 +12,7 @@ No UI code lives here, so the same job runs under Streamlit, in a notebook or a 
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,10 +33,6 @@ MAX_CURVE_POINTS = 300  # per-step losses are averaged into at most this many po
 # heartbeat(). Generous: a browser slows the page's polling of a hidden tab to once a
 # minute, and a teacher switching to slides must not lose the run.
 ORPHAN_AFTER_S = 180.0
-
-
-class JobLimitError(ConvaeError):
-    """As many trainings as allowed are already running."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,16 @@ def _curve(losses: list[float], steps_per_epoch: int) -> tuple[tuple[float, floa
     return tuple(out)
 
 
+def lower_priority(nice: int) -> None:
+    """Make the calling thread yield the CPU to others (best effort: where threads have no
+    nice value of their own, or it may not be changed, nothing happens)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError):
+        pass
+
+
 class TrainingJob:
     """Train a copy of ``model`` on a background thread.
 
@@ -109,6 +116,9 @@ class TrainingJob:
         device: where to train (default: :func:`convae.trainer.resolve_device`).
         threads: CPU threads for training (``torch.set_num_threads`` on the worker);
             default: leave torch's setting alone.
+        nice: lower the worker thread's scheduling priority by this much (Linux: the
+            nice value is per thread), so that a training takes the CPU only when the
+            people moving sliders leave it free; None: unchanged.
         orphan_after_s: stop (as if :meth:`stop` was called) when :meth:`heartbeat`
             was not called for this long; None: never. The page polling the job calls
             it, so a closed tab does not leave a thread training for nobody.
@@ -132,6 +142,7 @@ class TrainingJob:
         device: str | torch.device | None = None,
         threads: int | None = None,
         orphan_after_s: float | None = ORPHAN_AFTER_S,
+        nice: int | None = None,
     ):
         if not isinstance(model, Autoencoder):
             raise TypeError(f"model must be a convae Autoencoder, got {type(model).__name__}")
@@ -149,6 +160,7 @@ class TrainingJob:
         self._meta_extra = dict(meta or {})
         self._device = device
         self._threads = threads
+        self._nice = nice
         self._orphan_after_s = orphan_after_s
         self._last_beat = time.monotonic()
         self.orphaned = False  # stopped because nobody watched any more
@@ -166,14 +178,9 @@ class TrainingJob:
         return x if noise.is_clean else noise.apply(x, seed=self.cfg.seed)
 
     # ------------------------------------------------------------------ control
-    def start(self, max_active: int | None = None) -> TrainingJob:
-        """Start the worker; with ``max_active``, only if fewer jobs than that run in this
-        process (checked and counted in one step, so a room clicking Start at the same
-        moment cannot get past the limit together).
-
-        Raises:
-            JobLimitError: ``max_active`` jobs are already running.
-        """
+    def start(self) -> TrainingJob:
+        """Start the worker (once). To share a server's cores fairly, let a
+        :class:`convae.queue.TrainingQueue` call this."""
         if self._thread is not None:
             raise RuntimeError("this job was already started; make a new TrainingJob")
         if self._samples_in is not None:
@@ -181,15 +188,9 @@ class TrainingJob:
             with self._lock:
                 self._record.samples_out = out
         self._last_beat = time.monotonic()
-        thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
         with TrainingJob._active_lock:
-            if max_active is not None and len(TrainingJob._active) >= max_active:
-                raise JobLimitError(
-                    f"{max_active} trainings are already running on this server; wait for "
-                    "one to finish (the other pages still work)"
-                )
             TrainingJob._active.add(self)
-        self._thread = thread
         self._thread.start()
         return self
 
@@ -206,6 +207,10 @@ class TrainingJob:
         if self._thread is not None:
             self._thread.join(timeout)
         return self.snapshot().finished
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     @classmethod
     def active_count(cls) -> int:
@@ -249,6 +254,8 @@ class TrainingJob:
         try:
             if self._threads:
                 torch.set_num_threads(self._threads)
+            if self._nice:
+                lower_priority(self._nice)
             fitted = fit(
                 self._model,
                 self._train_images,

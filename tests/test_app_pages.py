@@ -233,6 +233,39 @@ def test_train_can_be_stopped_and_the_partial_model_is_kept(checkpoints):
     assert "Stopped early" in texts(at)
 
 
+@pytest.fixture
+def one_trainer(monkeypatch):
+    """The server's queue, trainings one at a time (as on a 2-core machine)."""
+    from ui import state
+
+    monkeypatch.setenv("CONVAE_MAX_TRAININGS", "1")
+    state.training_queue.clear()
+    yield state.training_queue()
+    state.training_queue().close()
+    state.training_queue.clear()
+
+
+def test_a_second_student_waits_in_the_queue_sees_the_place_and_can_cancel(
+    checkpoints, one_trainer
+):
+    first, second = new_app("app_pages/train.py"), new_app("app_pages/train.py")
+    first.select_slider(key="train_limit").set_value(60000)
+    first.slider(key="train_epochs").set_value(20)
+    first.button(key="train_start").click().run()
+    assert first.session_state["job"].started
+    second.button(key="train_start").click().run()
+    assert_clean(second)
+    assert "Waiting for a free trainer**: place 1 of 1" in texts(second)
+    assert "1 running, 1 waiting" in texts(second)
+    assert not second.session_state["job"].started
+    assert "Waiting for a trainer: place 1 of 1" in texts(second.sidebar)
+    second.button(key="train_cancel").click().run()
+    assert second.session_state["job"] is None
+    assert "No training yet" in texts(second) and "1 running, 0 waiting" in texts(second)
+    first.button(key="train_stop").click().run()
+    assert first.session_state["job"].join(timeout=60)
+
+
 def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     at = new_app("app_pages/train.py")
     assert "No training yet" in texts(at)

@@ -40,7 +40,8 @@ from PIL import Image
 from convae import CheckpointError, ModelConfig, TrainConfig, build_model, load_checkpoint
 from convae.checkpoint import FORMAT, MAX_BYTES, remove_stale_temporaries
 from convae.images import ImageError, image_to_tensor
-from convae.jobs import JobLimitError, TrainingJob
+from convae.jobs import TrainingJob
+from convae.queue import TrainingQueue
 
 
 # ================================================================ 1. uploaded checkpoints
@@ -275,36 +276,31 @@ def test_many_start_stop_cycles_leave_no_threads_behind():
     assert TrainingJob.active_count() == 0
 
 
-def test_a_room_pressing_start_at_once_gets_no_more_than_the_limit():
-    """The Train page allows 2 trainings per server; 16 people pressing Start in the
-    same instant must not all slip past a check-then-start."""
+def test_a_room_pressing_start_at_once_runs_no_more_than_the_limit_and_queues_the_rest():
+    """16 people pressing Start in the same instant: 2 train, 14 wait (none is refused,
+    none slips past the limit), each with its own place."""
+    queue = TrainingQueue(max_running=2, max_waiting=20)
     barrier = threading.Barrier(16)
-    started, refused, jobs = [], [], []
+    places = []
 
-    def press():
+    def press(i):
         job = long_job(orphan_after_s=None)
-        jobs.append(job)
         barrier.wait(timeout=30)
-        try:
-            job.start(max_active=2)
-            started.append(job)
-        except JobLimitError:
-            refused.append(job)
+        places.append(queue.submit(f"student-{i}", job))
 
-    threads = [threading.Thread(target=press) for _ in range(16)]
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     try:
-        assert len(started) == 2 and len(refused) == 14
-        assert TrainingJob.active_count() == 2
-        assert all(j._thread is None for j in refused)  # never started, can be dropped
+        assert queue.counts() == (2, 14) and TrainingJob.active_count() == 2
+        now = [queue.place(f"student-{i}") for i in range(16)]
+        assert sum(p.running for p in now) == 2
+        assert sorted(p.position for p in now if not p.running) == list(range(1, 15))
     finally:
-        for j in started:
-            j.stop()
-            j.join(timeout=60)
-    assert TrainingJob.active_count() == 0
+        queue.close()
+    assert wait_until(lambda: TrainingJob.active_count() == 0)
 
 
 SAVER = r"""

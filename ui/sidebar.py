@@ -230,6 +230,11 @@ def _training_status() -> None:
     job: TrainingJob | None = st.session_state["job"]
     if job is None:
         return
+    place = state.training_place()  # asking keeps a queued job's place
+    if not job.started:
+        if place is not None:
+            st.caption(f"Waiting for a trainer: place {place.position} of {place.waiting}.")
+        return
     snap = job.snapshot()
     job.heartbeat()  # this page is still open: the job is not orphaned
     if snap.finished:

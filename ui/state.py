@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 import torch
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset
 from convae.data import DATASETS, source_root
+from convae.jobs import TrainingJob
+from convae.queue import Place, TrainingQueue, queue_from_env
 
 from .catalogue import DEFAULT_ARCH, ModelRef, freeze, resolve
 
@@ -138,3 +143,39 @@ def inference():
     """The context for every forward pass the pages make: no autograd bookkeeping (the
     shared models are in eval mode already; see :func:`ui.catalogue.freeze`)."""
     return torch.inference_mode()
+
+
+# ------------------------------------------------------------------------- trainings
+@st.cache_resource
+def training_queue() -> TrainingQueue:
+    """The server's one training queue (every session shares it)."""
+    return queue_from_env()
+
+
+def _session_is_open() -> Callable[[], bool]:
+    """A check, callable from any thread, that this browser tab is still connected."""
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return lambda: True  # AppTest, bare mode: no websocket to watch
+    session_id, rt = ctx.session_id, runtime.get_instance()
+    return lambda: rt.is_active_session(session_id)
+
+
+def submit_training(job: TrainingJob) -> Place:
+    """Queue ``job`` as this session's training (raises QueueFullError or
+    AlreadyQueuedError with a message for the page)."""
+    place = training_queue().submit(st.session_state["sid"], job, alive=_session_is_open())
+    st.session_state["job"] = job
+    st.session_state["job_adopted"] = False
+    return place
+
+
+def training_place() -> Place | None:
+    """This session's training in the queue (None: none waiting or running). A job that
+    was dropped from the queue before it started (the tab was closed too long) is
+    forgotten, so that Start can be pressed again."""
+    place = training_queue().place(st.session_state["sid"])
+    job: TrainingJob | None = st.session_state["job"]
+    if place is None and job is not None and not job.started:
+        st.session_state["job"] = None
+    return place
