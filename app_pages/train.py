@@ -15,7 +15,7 @@ from convae.noise import NOISE_KINDS
 from convae.queue import Place
 from convae.store import safe_name, save_user_model
 from convae.zoo import checkpoint_dir
-from ui import layout, nav, state, widgets
+from ui import layout, nav, state, stepping, widgets
 from ui.errors import guarded
 from ui.links import URL
 from ui.state import DATASET_LABELS
@@ -135,6 +135,14 @@ with right:
         "dataset only). The original is never changed.",
     )
 
+cfg = TrainConfig(
+    epochs=epochs,
+    batch_size=batch,
+    lr=lr,
+    loss=loss,
+    noise="none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}",
+    limit=limit,
+)
 n_steps = math.ceil(limit / batch) * epochs
 st.caption(
     f"{limit:,} images x {epochs} epoch(s) = {n_steps:,} optimizer steps of {batch} "
@@ -145,14 +153,6 @@ st.caption(
 def start() -> None:
     train_set = state.require_dataset(dataset, train=True)
     test_set = state.require_dataset(dataset, train=False)
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=batch,
-        lr=lr,
-        loss=loss,
-        noise="none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}",
-        limit=limit,
-    )
     if warm and can_continue:
         model = copy.deepcopy(current.model)  # the job copies again; shared models stay put
     else:
@@ -303,6 +303,8 @@ def progress_view():
 
 
 progress_view()
+
+stepping.render(arch, dataset, cfg)
 
 # ------------------------------------------------------------------ keep the result
 job = st.session_state["job"]

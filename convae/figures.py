@@ -238,8 +238,11 @@ def loss_figure(
     test_losses: Sequence[float | None],
     loss_name: str = "MSE",
     epochs: int | None = None,
+    x_title: str = "epoch",
 ) -> go.Figure:
-    """Training loss per step (smoothed) and train/test loss per epoch, log scale."""
+    """Training loss per step (smoothed) and train/test loss per epoch, log scale.
+
+    ``curve``'s x is in epochs unless ``x_title`` says otherwise (e.g. "step")."""
     fig = go.Figure()
     if curve:
         xs, ys = zip(*curve, strict=True)
@@ -280,7 +283,7 @@ def loss_figure(
         ticks = [t for t in ticks if min(values) / 2.5 <= t <= max(values) * 2.5]
         fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     fig.update_layout(
-        xaxis_title="epoch",
+        xaxis_title=x_title,
         yaxis_title=f"{loss_name} loss (log scale)",
         yaxis_type="log",
         height=340,

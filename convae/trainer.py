@@ -117,7 +117,8 @@ class LossFn(Protocol):
     ) -> torch.Tensor: ...
 
 
-def _loss_fn(name: str) -> LossFn:
+def loss_function(name: str) -> LossFn:
+    """The loss called ``name`` in :data:`convae.config.LOSSES`."""
     return F.mse_loss if name == "mse" else F.binary_cross_entropy
 
 
@@ -132,7 +133,7 @@ def evaluate_loss(
 ) -> float:
     """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``."""
     device = next(model.parameters()).device
-    fn = _loss_fn(loss)
+    fn = loss_function(loss)
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
     with eval_mode(model):
@@ -142,6 +143,34 @@ def evaluate_loss(
             out = model(noisy.to(device)).float()
             total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
     return total / len(images)
+
+
+def optimizer_step(
+    model: Autoencoder,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    loss_fn: LossFn,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on one batch: forward ``x``, compare with ``target``, update.
+
+    Returns:
+        (the output the loss was measured on, the loss), both still on the device.
+    """
+    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+        out = model(x)
+    loss = loss_fn(out.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return out, loss
+
+
+def make_optimizer(model: Autoencoder, cfg: TrainConfig, device: torch.device):
+    """Adam at ``cfg.lr``; fused: one kernel for all parameters instead of a few small
+    ops per tensor."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
 
 
 def train_epoch(
@@ -165,7 +194,7 @@ def train_epoch(
     """
     model.train()
     noise = cfg.noise
-    fn = _loss_fn(cfg.loss)
+    fn = loss_function(cfg.loss)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     dtype = autocast_dtype(cfg.precision, data.device)
     n = len(data)
@@ -183,12 +212,7 @@ def train_epoch(
         target = data[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
         x = noise.apply(target, generator=generator) if not noise.is_clean else target
         x = x.contiguous(memory_format=memory_format)
-        with torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
-            out = model(x)
-        loss = fn(out.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        _, loss = optimizer_step(model, optimizer, x, target, fn, dtype)
         if scheduler is not None:
             scheduler.step()
         value = loss.item()
@@ -247,8 +271,7 @@ def train(
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(dev).to(memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
-    # fused: one kernel for all parameters instead of a few small ops per tensor
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
+    optimizer = make_optimizer(model, cfg, dev)
     scheduler = None
     if cfg.schedule == "cosine":  # stepped once per batch, down to 0 at the last one
         total_steps = math.ceil(len(data) / cfg.batch_size) * cfg.epochs

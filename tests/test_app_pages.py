@@ -266,6 +266,33 @@ def test_a_second_student_waits_in_the_queue_sees_the_place_and_can_cancel(
     assert first.session_state["job"].join(timeout=60)
 
 
+def test_train_step_by_step_shows_each_batch_the_loss_and_a_filter_and_keeps_the_model(
+    checkpoints,
+):
+    at = new_app("app_pages/train.py")
+    assert "Press **Step** for the first optimizer step" in texts(at)
+    at.button(key="step_one").click().run()
+    assert_clean(at)
+    assert "Step 1 (pass 1): loss" in metrics(at)
+    pictures = image_urls(at)
+    assert "How filter 0 of `encoder.conv1` changed" in texts(at)
+    at.button(key="step_one").click().run()
+    assert "Step 2 (pass 1): loss" in metrics(at)
+    assert "vs the step before" in str(at.metric[0].delta)
+    assert image_urls(at) != pictures  # a new batch, new reconstructions
+    at.selectbox(key="step_layer").set_value("decoder.conv4").run()  # watch another filter
+    assert at.session_state["stepper"].done == 2  # choosing what to watch takes no step
+    at.button(key="step_one").click().run()
+    assert "How filter 0 of `decoder.conv4` changed" in texts(at)
+    assert "Step 3 (pass 1): loss" in metrics(at)
+    at.button(key="step_keep").click().run()
+    assert_clean(at)
+    current = at.selectbox(key="model_id").format_func(at.session_state["model_id"])
+    assert "3 step(s) by hand" in current
+    at.button(key="step_reset").click().run()
+    assert "Press **Step** for the first optimizer step" in texts(at)
+
+
 def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     at = new_app("app_pages/train.py")
     assert "No training yet" in texts(at)

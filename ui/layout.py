@@ -16,6 +16,8 @@ MAIN = "main_picture"  # key of the container that holds a page's main picture
 _BASE_CSS = f"""
 <style>
 [data-testid='stMainBlockContainer'] {{padding-top: 2.5rem}}
+/* pictures are sent at one pixel per pixel and enlarged here, crisply (ui.widgets) */
+[data-testid='stImage'] img {{image-rendering: pixelated}}
 @media (max-width: 640px) {{
   [data-testid='stMainBlockContainer'] {{padding: 3.2rem 0.8rem 1rem}}
   /* the main picture first, right under the title */

@@ -46,6 +46,8 @@ def init_state() -> None:
         "next_model_no": 1,
         "job": None,  # the TrainingJob of this session, if any
         "job_adopted": False,  # its model was added to session_models
+        "stepper": None,  # the Train page's step-by-step model (convae.stepper.Stepper)
+        "stepper_last": None,  # the Step it took last
         "pending_select": None,  # (dataset, arch, model_id) to apply before the sidebar
         "upload_message": None,  # (level, text) about the last checkpoint upload
         "present": False,  # presenter mode (the sidebar's toggle; ?present=1 in a link)

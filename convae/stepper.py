@@ -1,0 +1,190 @@
+"""Training one optimizer step at a time, keeping what each step saw and changed.
+
+For narrating the first steps of learning: a :class:`Stepper` trains its own copy of a
+model exactly as :func:`convae.trainer.train` does (same optimizer, loss, noise and
+shuffling), but one batch per :meth:`Stepper.step`, and returns that batch, what the
+model made of it, the loss, and one filter before and after the update.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .models import Autoencoder
+from .tensors import to_unit_float
+from .trainer import loss_function, make_optimizer, optimizer_step
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one optimizer step did."""
+
+    number: int  # 1 for the first step
+    epoch: int  # 1 while the first pass over the images lasts
+    inputs: torch.Tensor  # (B, C, H, W) the batch as the model saw it (noisy if training noise)
+    targets: torch.Tensor  # (B, C, H, W) what it had to reproduce
+    outputs: torch.Tensor  # (B, C, H, W) its reconstructions, on which the loss was measured
+    loss: float
+    filter_before: torch.Tensor  # (C_in, k, k) the watched filter before the update
+    filter_after: torch.Tensor  # (C_in, k, k) and after
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Names of the model's convolution layers (plain and transposed), in order."""
+    return [
+        name for name, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+    ]
+
+
+def filter_weights(model: nn.Module, layer: str, index: int) -> torch.Tensor:
+    """Filter ``index`` of conv layer ``layer``: its kernels (C_in, k, k), a copy.
+
+    A transposed convolution's weight is (C_in, C_out, k, k); its filter ``index`` is the
+    kernels that paint output channel ``index``.
+
+    Raises:
+        ValueError: ``layer`` is not a conv layer of the model or ``index`` is out of range.
+    """
+    module = dict(model.named_modules()).get(layer)
+    if not isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        raise ValueError(f"{layer!r} is not a conv layer of this model: {conv_layers(model)}")
+    w = module.weight.detach()
+    w = w if isinstance(module, nn.Conv2d) else w.transpose(0, 1)  # (C_out, C_in, k, k)
+    if not 0 <= index < len(w):
+        raise ValueError(f"{layer} has filters 0-{len(w) - 1}, not {index}")
+    return w[index].float().clone()
+
+
+class Stepper:
+    """Train a copy of ``model`` one batch at a time.
+
+    Args:
+        model: the starting point; copied, never modified.
+        train_images: (N, C, H, W) uint8 or float in [0, 1]; ``cfg.limit`` applies.
+        cfg: batch size, learning rate, loss, training noise and seed as for ``train``
+            (epochs only count the passes; the stepper goes on as long as it is asked).
+        layer, index: the filter whose change :meth:`step` reports (default: the first
+            filter of the first conv layer; none for a model without conv layers).
+        meta: metadata for the kept model's checkpoint (e.g. ``dataset``).
+    """
+
+    def __init__(
+        self,
+        model: Autoencoder,
+        train_images: torch.Tensor,
+        cfg: TrainConfig,
+        layer: str | None = None,
+        index: int = 0,
+        meta: dict[str, Any] | None = None,
+    ):
+        images = train_images if cfg.limit is None else train_images[: cfg.limit]
+        if len(images) == 0:
+            raise ValueError("the stepper needs at least one training image")
+        self.cfg = cfg
+        self.meta = dict(meta or {})  # for the checkpoint of the model, if it is kept
+        self.model = copy.deepcopy(model).cpu().train()
+        for p in self.model.parameters():  # a shared, frozen model has them switched off
+            p.requires_grad_(True)
+        self._data = images
+        self._optimizer = make_optimizer(self.model, cfg, torch.device("cpu"))
+        self._loss = loss_function(cfg.loss)
+        self._generator = torch.Generator().manual_seed(cfg.seed)
+        self._order = torch.randperm(len(images), generator=self._generator)
+        self.steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
+        self.done = 0
+        self.losses: list[float] = []
+        layers = conv_layers(self.model)
+        self.layer = layer if layer is not None else (layers[0] if layers else None)
+        self.index = index
+        if self.layer is not None:
+            filter_weights(self.model, self.layer, index)  # checks layer and index now
+
+    def watch(self, layer: str, index: int) -> None:
+        """Report filter ``index`` of ``layer`` from the next step on."""
+        filter_weights(self.model, layer, index)
+        self.layer, self.index = layer, index
+
+    def _filter(self) -> torch.Tensor:
+        if self.layer is None:
+            return torch.zeros(0, 0, 0)
+        return filter_weights(self.model, self.layer, self.index)
+
+    def step(self) -> Step:
+        """One optimizer step on the next batch (a new shuffle after each pass)."""
+        within = self.done % self.steps_per_epoch
+        if within == 0 and self.done:
+            self._order = torch.randperm(len(self._data), generator=self._generator)
+        batch = self._order[within * self.cfg.batch_size : (within + 1) * self.cfg.batch_size]
+        target = to_unit_float(self._data[batch])
+        noise = self.cfg.noise
+        x = target if noise.is_clean else noise.apply(target, generator=self._generator)
+        before = self._filter()
+        self.model.train()
+        out, loss = optimizer_step(self.model, self._optimizer, x, target, self._loss)
+        self.model.eval()
+        self.done += 1
+        value = float(loss.item())
+        self.losses.append(value)
+        return Step(
+            number=self.done,
+            epoch=(self.done - 1) // self.steps_per_epoch + 1,
+            inputs=x,
+            targets=target,
+            outputs=out.detach().float().clamp(0, 1),
+            loss=value,
+            filter_before=before,
+            filter_after=self._filter(),
+        )
+
+    def trained_model(self) -> Autoencoder:
+        """A frozen copy of the model as it is now (eval mode), to keep or explore."""
+        model = copy.deepcopy(self.model).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+
+FRAME = 0.25  # grey level of the frame around each kernel
+
+
+def filter_change_images(
+    before: torch.Tensor, after: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A filter before and after a step, and the change, as grey images in [0, 1].
+
+    Before and after share one symmetric scale (mid-grey = 0, white = the largest
+    weight's magnitude) so that they can be compared; the change has its own scale, as
+    it is usually a hundred times smaller.
+
+    Args:
+        before, after: (C_in, k, k) kernels.
+
+    Returns:
+        three (C_in, 1, k + 2, k + 2) batches: before, after, change, each kernel in a
+        dark frame one pixel wide (white weights would vanish on a white page).
+    """
+    if before.shape != after.shape:
+        raise ValueError(f"the filters differ in shape: {before.shape} and {after.shape}")
+
+    def grey(w: torch.Tensor, top: float) -> torch.Tensor:
+        tiles = (0.5 + 0.5 * w / max(top, 1e-12)).clamp(0, 1).unsqueeze(1)
+        return torch.nn.functional.pad(tiles, (1, 1, 1, 1), value=FRAME)
+
+    top = float(torch.cat([before.abs().flatten(), after.abs().flatten()]).max(0).values)
+    change = after - before
+    return grey(before, top), grey(after, top), grey(change, float(change.abs().max()))
+
+
+def filter_count(model: nn.Module, layer: str) -> int:
+    """How many filters (output channels) conv layer ``layer`` has."""
+    module = dict(model.named_modules()).get(layer)
+    if not isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        raise ValueError(f"{layer!r} is not a conv layer of this model: {conv_layers(model)}")
+    return module.out_channels
