@@ -166,6 +166,7 @@ def start() -> None:
         eval_images=test_set.images[:TEST_IMAGES],
         meta={"dataset": dataset, "warm_start": current.label if warm else None},
         nice=TRAINING_NICE,
+        isolate=True,  # its own process: it never holds the pages' interpreter lock
     )
     try:
         state.submit_training(new)

@@ -26,6 +26,7 @@ from .fitting import fit
 from .metrics import reconstruct
 from .models import Autoencoder
 from .trainer import EpochStats, Progress
+from .worker import fit_in_child
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 MAX_CURVE_POINTS = 300  # per-step losses are averaged into at most this many points
@@ -119,6 +120,10 @@ class TrainingJob:
         nice: lower the worker thread's scheduling priority by this much (Linux: the
             nice value is per thread), so that a training takes the CPU only when the
             people moving sliders leave it free; None: unchanged.
+        isolate: train in a child process (:mod:`convae.worker`) instead of on this
+            process's thread, so that the training never holds this interpreter's lock
+            (a web server's pages keep answering at full speed); ``device`` is then
+            the CPU.
         orphan_after_s: stop (as if :meth:`stop` was called) when :meth:`heartbeat`
             was not called for this long; None: never. The page polling the job calls
             it, so a closed tab does not leave a thread training for nobody.
@@ -143,6 +148,7 @@ class TrainingJob:
         threads: int | None = None,
         orphan_after_s: float | None = ORPHAN_AFTER_S,
         nice: int | None = None,
+        isolate: bool = False,
     ):
         if not isinstance(model, Autoencoder):
             raise TypeError(f"model must be a convae Autoencoder, got {type(model).__name__}")
@@ -161,6 +167,7 @@ class TrainingJob:
         self._device = device
         self._threads = threads
         self._nice = nice
+        self._isolate = isolate
         self._orphan_after_s = orphan_after_s
         self._last_beat = time.monotonic()
         self.orphaned = False  # stopped because nobody watched any more
@@ -240,9 +247,11 @@ class TrainingJob:
             r.images_per_s, r.elapsed_s, r.eta_s = p.images_per_s, p.elapsed_s, p.eta_s
             r.step_losses.append(p.loss)
 
-    def _on_epoch(self, s: EpochStats) -> None:
-        # runs on the worker between epochs, so reading the model here is safe
-        out = None if self._samples_in is None else reconstruct(self._model, self._samples_in)
+    def _on_epoch(self, s: EpochStats, out: torch.Tensor | None = None) -> None:
+        # runs on the worker between epochs, so reading the model here is safe (a child
+        # process sends the samples' reconstructions along instead)
+        if out is None and self._samples_in is not None and not self._isolate:
+            out = reconstruct(self._model, self._samples_in)
         with self._lock:
             r = self._record
             r.train_losses.append(s.train_loss)
@@ -252,22 +261,38 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            if self._threads:
-                torch.set_num_threads(self._threads)
-            if self._nice:
-                lower_priority(self._nice)
-            fitted = fit(
-                self._model,
-                self._train_images,
-                self.cfg,
-                test_images=self._test_images,
-                eval_images=self._eval_images,
-                meta=self._meta_extra,
-                on_step=self._on_step,
-                on_epoch=self._on_epoch,
-                stop=self._stop,
-                device=self._device,
-            )
+            if self._isolate:
+                fitted = fit_in_child(
+                    self._model,
+                    self._train_images,
+                    self.cfg,
+                    test_images=self._test_images,
+                    eval_images=self._eval_images,
+                    meta=self._meta_extra,
+                    samples=self._samples_in,
+                    on_step=self._on_step,
+                    on_epoch=self._on_epoch,
+                    stop=self._stop,
+                    nice=self._nice or 0,
+                    threads=self._threads or 1,
+                )
+            else:
+                if self._threads:
+                    torch.set_num_threads(self._threads)
+                if self._nice:
+                    lower_priority(self._nice)
+                fitted = fit(
+                    self._model,
+                    self._train_images,
+                    self.cfg,
+                    test_images=self._test_images,
+                    eval_images=self._eval_images,
+                    meta=self._meta_extra,
+                    on_step=self._on_step,
+                    on_epoch=self._on_epoch,
+                    stop=self._stop,
+                    device=self._device,
+                )
             for p in self._model.parameters():
                 p.requires_grad_(False)
             with self._lock:

@@ -1,5 +1,7 @@
 """convae.jobs.TrainingJob: background training observed through snapshots."""
 
+import os
+import signal
 import threading
 import time
 
@@ -24,7 +26,8 @@ def small_model(arch="conv-upsample"):
     return build_model(ModelConfig(arch), seed=0)
 
 
-def test_job_trains_a_copy_and_reports_everything():
+@pytest.mark.parametrize("isolate", [False, True], ids=["thread", "child process"])
+def test_job_trains_a_copy_and_reports_everything(isolate):
     model = small_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     data = images()
@@ -37,6 +40,7 @@ def test_job_trains_a_copy_and_reports_everything():
         sample_images=data[:4].float() / 255,
         eval_images=data[:16],
         meta={"dataset": "blobs"},
+        isolate=isolate,
     ).start()
     assert job.join(timeout=120)
     snap = job.snapshot()
@@ -94,9 +98,10 @@ def test_job_with_training_noise_shows_noisy_samples_and_measures_both():
     assert job.meta["train_noise"] == "gaussian:0.3"
 
 
-def test_failure_in_the_worker_becomes_a_message_not_an_exception():
+@pytest.mark.parametrize("isolate", [False, True], ids=["thread", "child process"])
+def test_failure_in_the_worker_becomes_a_message_not_an_exception(isolate):
     bad = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)  # colour images for a grey model
-    job = TrainingJob(small_model(), bad, TrainConfig(epochs=1)).start()
+    job = TrainingJob(small_model(), bad, TrainConfig(epochs=1), isolate=isolate).start()
     assert job.join(timeout=60)
     snap = job.snapshot()
     assert snap.state == "failed"
@@ -163,3 +168,57 @@ def test_curve_is_averaged_down_to_a_bounded_number_of_points():
     assert _curve([1.0, 3.0], 2) == ((0.5, 1.0), (1.0, 3.0))
     long = _curve([1.0] * 10_000, 100)
     assert len(long) <= MAX_CURVE_POINTS and long[-1][0] == pytest.approx(100.0)
+
+
+def test_a_job_in_a_child_process_can_be_stopped_and_keeps_a_usable_model():
+    data = images(2000)
+    job = TrainingJob(
+        small_model(), data, TrainConfig(epochs=50, batch_size=8), isolate=True, nice=5
+    ).start()
+    assert wait_for(lambda: job.snapshot().step >= 5)
+    job.stop()
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and 0 < snap.fraction < 1
+    out = job.model(data[:2].float() / 255)
+    assert out.shape == (2, 1, 28, 28) and torch.isfinite(out).all()
+    assert TrainingJob.active_count() == 0
+
+
+def test_a_child_process_that_dies_is_a_failed_job_not_a_hang():
+    job = TrainingJob(
+        small_model(), images(2000), TrainConfig(epochs=50, batch_size=8), isolate=True
+    ).start()
+    assert wait_for(lambda: job.snapshot().step >= 2)
+    training = [pid for server in children_of(os.getpid()) for pid in children_of(server)]
+    assert training, "no training process found under the fork server"
+    for pid in training:
+        os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "ended unexpectedly" in snap.error
+    assert TrainingJob.active_count() == 0
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def children_of(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                pids.append(int(entry))
+    return pids

@@ -8,6 +8,7 @@ they load is :mod:`ui.catalogue`'s.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import torch
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset
+from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset, worker
 from convae.data import DATASETS, source_root
 from convae.jobs import TrainingJob
 from convae.queue import Place, TrainingQueue, queue_from_env
@@ -150,7 +151,9 @@ def inference():
 # ------------------------------------------------------------------------- trainings
 @st.cache_resource
 def training_queue() -> TrainingQueue:
-    """The server's one training queue (every session shares it)."""
+    """The server's one training queue (every session shares it). Trainings run in
+    child processes; their fork server starts now, not when the first student waits."""
+    threading.Thread(target=worker.warm_up, name="convae-warm-up", daemon=True).start()
     return queue_from_env()
 
 
