@@ -261,38 +261,29 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
+            common: dict[str, Any] = {
+                "test_images": self._test_images,
+                "eval_images": self._eval_images,
+                "meta": self._meta_extra,
+                "on_step": self._on_step,
+                "on_epoch": self._on_epoch,
+                "stop": self._stop,
+            }
+            data = (self._model, self._train_images, self.cfg)
             if self._isolate:
                 fitted = fit_in_child(
-                    self._model,
-                    self._train_images,
-                    self.cfg,
-                    test_images=self._test_images,
-                    eval_images=self._eval_images,
-                    meta=self._meta_extra,
+                    *data,
                     samples=self._samples_in,
-                    on_step=self._on_step,
-                    on_epoch=self._on_epoch,
-                    stop=self._stop,
                     nice=self._nice or 0,
                     threads=self._threads or 1,
+                    **common,
                 )
             else:
                 if self._threads:
                     torch.set_num_threads(self._threads)
                 if self._nice:
                     lower_priority(self._nice)
-                fitted = fit(
-                    self._model,
-                    self._train_images,
-                    self.cfg,
-                    test_images=self._test_images,
-                    eval_images=self._eval_images,
-                    meta=self._meta_extra,
-                    on_step=self._on_step,
-                    on_epoch=self._on_epoch,
-                    stop=self._stop,
-                    device=self._device,
-                )
+                fitted = fit(*data, device=self._device, **common)
             for p in self._model.parameters():
                 p.requires_grad_(False)
             with self._lock:

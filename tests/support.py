@@ -85,6 +85,16 @@ def tree_snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
 
 
 # ------------------------------------------------------------------------- the app
+def wait_until(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import torch
+from support import wait_until
 
 from convae import ConvaeError, ModelConfig, TrainConfig, build_model
 from convae.jobs import MAX_CURVE_POINTS, TrainingJob, _curve
@@ -175,7 +176,7 @@ def test_a_job_in_a_child_process_can_be_stopped_and_keeps_a_usable_model():
     job = TrainingJob(
         small_model(), data, TrainConfig(epochs=50, batch_size=8), isolate=True, nice=5
     ).start()
-    assert wait_for(lambda: job.snapshot().step >= 5)
+    assert wait_until(lambda: job.snapshot().step >= 5)
     job.stop()
     assert job.join(timeout=60)
     snap = job.snapshot()
@@ -189,7 +190,7 @@ def test_a_child_process_that_dies_is_a_failed_job_not_a_hang():
     job = TrainingJob(
         small_model(), images(2000), TrainConfig(epochs=50, batch_size=8), isolate=True
     ).start()
-    assert wait_for(lambda: job.snapshot().step >= 2)
+    assert wait_until(lambda: job.snapshot().step >= 2)
     training = [pid for server in children_of(os.getpid()) for pid in children_of(server)]
     assert training, "no training process found under the fork server"
     for pid in training:
@@ -198,15 +199,6 @@ def test_a_child_process_that_dies_is_a_failed_job_not_a_hang():
     snap = job.snapshot()
     assert snap.state == "failed" and "ended unexpectedly" in snap.error
     assert TrainingJob.active_count() == 0
-
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def children_of(parent: int) -> list[int]:

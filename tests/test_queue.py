@@ -5,6 +5,7 @@ import time
 
 import pytest
 import torch
+from support import wait_until
 
 from convae import ConvaeError, ModelConfig, TrainConfig, build_model
 from convae.jobs import TrainingJob
@@ -32,15 +33,6 @@ def job(epochs: int = 1000, images: int = 256) -> TrainingJob:
         TrainConfig(epochs=epochs, batch_size=32),
         orphan_after_s=None,
     )
-
-
-def wait_until(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from hostile import (
     torch_bytes,
 )
 from PIL import Image
+from support import wait_until
 
 from convae import CheckpointError, ModelConfig, TrainConfig, build_model, load_checkpoint
 from convae.checkpoint import FORMAT, MAX_BYTES, remove_stale_temporaries
@@ -206,15 +207,6 @@ def blobs(n: int) -> torch.Tensor:
         r, c = torch.randint(4, 20, (2,), generator=g).tolist()
         x[i, 0, r : r + 6, c : c + 6] = 1
     return (x * 255).byte()
-
-
-def wait_until(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def long_job(**kwargs) -> TrainingJob:
