@@ -8,10 +8,12 @@ from convae.figures import heatmap_grid, layer_strip
 from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
+from ui.pad import draw_pad
 
 ELEMENTWISE = ("ReLU", "BatchNorm2d", "Sigmoid")  # shown together with the layer before
 RESHAPE = ("Flatten", "Unflatten")  # same numbers, other shape: nothing new to see
 MAX_PANELS = 32
+INPUTS = ["Test image", "Your drawing"]
 
 st.title(nav.title(__file__, "Activations: inside the network"))
 layout.explain(
@@ -50,16 +52,25 @@ def shape_text(t) -> str:
 @st.fragment
 @guarded
 def activation_view():
-    c_img, c_noise = st.columns([1, 3])
-    with c_img:
+    c_src, c_img, c_noise = st.columns([1.2, 1, 3], vertical_alignment="bottom")
+    source = c_src.radio("Input", INPUTS, key="act_source", bind=URL, horizontal=True)
+    if source == INPUTS[0]:
         index = int(
-            st.number_input(
+            c_img.number_input(
                 f"Test image (0-{len(test) - 1})", 0, len(test) - 1, 0, key="act_index", bind=URL
             )
         )
     with c_noise:
         noise, seed = widgets.noise_controls("act", default_kind="none", default_level=0.3)
-    x = add_noise(test.floats(slice(index, index + 1)), noise.kind, noise.level, seed=seed)
+    if source == INPUTS[0]:
+        clean = test.floats(slice(index, index + 1))
+        what = f"test image #{index}"
+    else:
+        drawn = draw_pad("act_pad", dataset, test.shape)
+        if drawn is None:
+            return
+        clean, what = drawn[None], "your drawing"
+    x = add_noise(clean, noise.kind, noise.level, seed=seed)
     model = catalogue.private_copy(ref.model)  # hooks go on a copy, never on a shared model
     acts = capture_activations(model, x)
     layers = model.named_layers()
@@ -78,9 +89,7 @@ def activation_view():
                 maps.mean(0).numpy() if len(maps) > 1 else maps[0].numpy(),
             )
         )
-    st.subheader(
-        f"The journey of test image #{index}" + ("" if noise.is_clean else f" with {noise} noise")
-    )
+    st.subheader(f"The journey of {what}" + ("" if noise.is_clean else f" with {noise} noise"))
     st.plotly_chart(layer_strip(panels), key="act_strip")
     st.caption(
         "Left to right: the encoder shrinks the picture into the code, the decoder "

@@ -14,7 +14,9 @@ same with a student's drawing, so the model sees a digit of the kind it learned 
 4. pasted into the model's field so that its centre of mass falls on the field's
    centre, to the nearest pixel.
 
-Other input shapes: the box keeps MNIST's proportion (20/28 of the shorter side, 23 for
+Fashion-MNIST's pictures fill their field (each product photo was resized so that its
+longer edge is 28 pixels): for it the box is the whole field (:func:`box_for`). Other
+input shapes: the box keeps MNIST's proportion (20/28 of the shorter side, 23 for
 32x32), the centre is the middle of the field, and a colour model gets the same grey
 drawing in its three channels. When centring would push part of a lopsided stroke out
 of the field, the drawing is moved only as far as the field allows: nothing drawn is cut
@@ -45,6 +47,7 @@ MAX_PNG_BYTES = 4 * 1024 * 1024  # a 2048x2048 RGBA drawing compresses far below
 INK_THRESHOLD = 0.1  # fainter pixels (a pen's soft fringe) do not widen the bounding box
 MNIST_BOX = 20 / 28  # the digit's box as a fraction of the field
 PNG_DATA_URL = "data:image/png;base64,"
+FILLS_FIELD = ("fashion-mnist",)  # datasets whose pictures span the whole field
 
 
 class DrawingError(ConvaeError):
@@ -136,6 +139,13 @@ def mnist_style(
     field = torch.zeros(h, w)
     field[top : top + ph, left : left + pw] = patch
     return field
+
+
+def box_for(dataset: str, shape: tuple[int, int, int]) -> int:
+    """The digit box's side for a dataset's input shape (C, H, W): MNIST's 20/28 of the
+    shorter side, or the whole side for a dataset whose pictures fill their field."""
+    side = min(shape[1:])
+    return side if dataset in FILLS_FIELD else max(1, round(MNIST_BOX * side))
 
 
 def drawing_to_input(

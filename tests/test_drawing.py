@@ -15,6 +15,7 @@ from convae.drawing import (
     MAX_SIDE,
     PNG_DATA_URL,
     DrawingError,
+    box_for,
     drawing_to_input,
     ink,
     mnist_style,
@@ -120,6 +121,12 @@ def test_other_input_shapes_keep_the_proportion_and_fill_every_channel():
     cy, cx = centre_of_mass(x[0])
     assert abs(cy - 15.5) <= HALF_PIXEL and abs(cx - 15.5) <= HALF_PIXEL
     assert bounding_box(drawing_to_input(picture, MNIST, box=28)[0])[0] == 28  # a full field
+
+
+def test_the_box_follows_the_dataset():
+    assert box_for("mnist", MNIST) == 20
+    assert box_for("fashion-mnist", MNIST) == 28  # its pictures fill the field
+    assert box_for("cifar10", (3, 32, 32)) == 23
 
 
 def test_a_tiny_drawing_is_enlarged_to_the_box():

@@ -1,0 +1,118 @@
+"""The hands-on views, driven in-process with AppTest on the shipped models: drawing a
+digit (Denoise & explore, Activations), the learned filters, and the model as code.
+
+AppTest cannot move a mouse on the drawing pad; it puts the pad's value (the PNG the
+browser sends) into the session state, which is what the pad's message from the browser
+does. ``tests/test_browser.py`` draws with a real mouse.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image, ImageDraw
+from support import REPO, app_environment, assert_clean, new_app
+
+from convae.drawing import PNG_DATA_URL
+
+
+@pytest.fixture(scope="module")
+def shipped(data_root):
+    """The app on MNIST with the project's own checkpoints (read, never written)."""
+    with app_environment(data_root, REPO / "checkpoints"):
+        yield REPO / "checkpoints"
+
+
+def pad_value(draw=None) -> dict:
+    """What the pad sends: its picture as a PNG data URL (and the strokes, unused)."""
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    if draw:
+        draw(ImageDraw.Draw(img))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    url = PNG_DATA_URL + base64.b64encode(buf.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": []}, "data": url}, "backgroundFit": None}
+
+
+def one(d):
+    d.line([(140, 40), (140, 240)], fill="white", width=20)
+
+
+def zero(d):
+    d.ellipse((70, 40, 210, 240), outline="white", width=20)
+
+
+def image_urls(at) -> list[str]:
+    return [url for img in at.get("image") for url in img.value]
+
+
+def captions(at) -> list[str]:
+    return [c for img in at.get("image") for c in img.captions]
+
+
+def infos(at) -> str:
+    return "\n".join(e.value for e in at.info)
+
+
+# ------------------------------------------------------------------------ drawing
+def test_explore_a_drawing_is_denoised_like_any_image_and_a_new_one_changes_it(shipped):
+    at = new_app("app_pages/explore.py")
+    at.selectbox(key="explore_source").set_value("Draw your own").run()
+    assert_clean(at)
+    assert "Nothing drawn yet" in infos(at)
+    assert not at.metric  # no model output without a drawing
+    at.session_state["explore_pad"] = pad_value(one)
+    at.run()
+    assert_clean(at)
+    assert "what the model gets (28x28)" in captions(at)
+    assert list(at.dataframe[0].value.columns) == ["drawing"]
+    noisy = {m.label: m.value for m in at.metric}["Noisy input: PSNR"]
+    urls = image_urls(at)
+    at.session_state["explore_pad"] = pad_value(zero)
+    at.run()
+    assert_clean(at)
+    assert image_urls(at) != urls
+    assert {m.label: m.value for m in at.metric}["Noisy input: PSNR"] != noisy
+    # noise applies to the drawing as to any image
+    urls = image_urls(at)
+    at.slider(key="explore_level").set_value(0.7).run()
+    assert_clean(at)
+    assert image_urls(at) != urls
+
+
+def test_explore_an_empty_or_broken_drawing_is_a_message_not_an_error(shipped):
+    at = new_app("app_pages/explore.py")
+    at.selectbox(key="explore_source").set_value("Draw your own").run()
+    at.session_state["explore_pad"] = pad_value()  # cleared: all black
+    at.run()
+    assert_clean(at)
+    assert "The pad is empty" in infos(at)
+    at.session_state["explore_pad"] = {
+        "drawing": {"raw": None, "data": PNG_DATA_URL + "bm90IGEgcGljdHVyZQ=="},
+        "backgroundFit": None,
+    }
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "This drawing cannot be used: the drawing's picture is damaged (UnidentifiedImageError)."
+    ]
+
+
+def test_activations_follow_a_drawing_through_the_network(shipped):
+    at = new_app("app_pages/activations.py")
+    strip = at.get("plotly_chart")[0].proto.spec
+    at.radio(key="act_source").set_value("Your drawing").run()
+    assert_clean(at)
+    assert "Nothing drawn yet" in infos(at)
+    at.session_state["act_pad"] = pad_value(one)
+    at.run()
+    assert_clean(at)
+    assert "The journey of your drawing" in [h.value for h in at.subheader]
+    drawn = at.get("plotly_chart")[0].proto.spec
+    assert drawn != strip
+    at.session_state["act_pad"] = pad_value(zero)
+    at.run()
+    assert_clean(at)
+    assert at.get("plotly_chart")[0].proto.spec != drawn
