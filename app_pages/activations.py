@@ -4,7 +4,8 @@ import streamlit as st
 
 from convae import add_noise, capture_activations
 from convae.activations import activation_maps
-from convae.figures import heatmap_grid, layer_strip
+from convae.figures import heatmap_grid, histogram_figure, kernel_figure, layer_strip
+from convae.filters import filter_layers, rgb_kernels, shared_limit, weight_histogram
 from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
@@ -154,3 +155,84 @@ def activation_view():
 
 
 activation_view()
+
+
+@st.fragment
+@guarded
+def filters_view():
+    st.subheader("Learned filters: the patterns each layer looks for")
+    layers = {f.name: f for f in filter_layers(ref.model)}
+    twins = (
+        {f.name: f for f in filter_layers(catalogue.untrained_model(ref.arch, test.shape))}
+        if ref.trained
+        else {}
+    )
+    c_layer, c_scale = st.columns([3, 1.2], vertical_alignment="bottom")
+    if st.session_state.get("act_filter_layer", name := next(iter(layers))) not in layers:
+        st.session_state["act_filter_layer"] = name  # a layer of the previous architecture
+    name = c_layer.selectbox(
+        "Layer's weights",
+        list(layers),
+        key="act_filter_layer",
+        format_func=lambda n: f"{n}  ({layers[n].shape_text})",
+        bind=URL,
+    )
+    same = c_scale.toggle(
+        "Same scale for both",
+        value=False,
+        key="act_filter_same",
+        bind=URL,
+        disabled=not twins,
+        help="On: a colour means the same weight in both models (training grows the "
+        "weights: the untrained ones turn pale). Off: each model uses its own range, so "
+        "the untrained model's random pattern shows too.",
+    )
+    shown = [(f"This model: {ref.label}", layers[name])]
+    if twins:
+        shown.append(("The same architecture, untrained (random start)", twins[name]))
+    limit = shared_limit([f for _, f in shown]) if same else None
+    for n, (col, (title, f)) in enumerate(zip(st.columns(len(shown)), shown, strict=True)):
+        with col:
+            st.markdown(f"**{title}**")
+            end = limit or f.limit
+            if f.rgb:
+                kh = f.kernels.shape[-1]
+                widgets.picture(rgb_kernels(f, end), scale=max(1, min(12, 64 // kh)), nrow=8)
+                scale = f"mid-grey = 0, full colour = ±{end:.2f}"
+            else:
+                st.plotly_chart(kernel_figure(f, end, width=520), key=f"act_filters_{n}")
+                scale = f"colour scale ±{end:.2f}"
+            st.caption(
+                f"weights {f.kernels.min():.2f} to {f.kernels.max():.2f}; {scale}, "
+                "the same for every kernel shown"
+            )
+    hist = weight_histogram(
+        {"this model": layers[name].kernels} | ({"untrained": twins[name].kernels} if twins else {})
+    )
+    st.plotly_chart(histogram_figure(hist), key="act_filter_hist")
+    o, i = layers[name].kernels.shape[:2]
+    if layers[name].kind == "Linear":
+        how = (
+            "Each unit's weights over the whole image, as a picture: what the unit "
+            "responds to (encoder) or what it adds to the output (decoder)."
+        )
+    elif layers[name].rgb:
+        how = "Each filter is one colour picture: the pattern of colours it looks for."
+    elif i == 1:
+        how = "Each filter is the small pattern its feature map responds to."
+    else:
+        how = (
+            f"One row per feature map this layer makes ({o}), one column per channel it "
+            f"reads ({i}): a feature map adds up what its row finds in each input channel."
+        )
+    layout.explain(
+        f"{how} Red is a positive weight, blue a negative one, white zero. Below: how many "
+        "weights take each value; training spreads them out from the narrow random start."
+        if twins
+        else f"{how} Red is a positive weight, blue a negative one, white zero. This "
+        "model is untrained: pick a pretrained one in the sidebar to see learned filters "
+        "beside these random ones."
+    )
+
+
+filters_view()

@@ -116,3 +116,79 @@ def test_activations_follow_a_drawing_through_the_network(shipped):
     at.run()
     assert_clean(at)
     assert at.get("plotly_chart")[0].proto.spec != drawn
+
+
+# ------------------------------------------------------------------------ filters
+def filter_specs(at) -> list[str]:
+    return [
+        c.proto.spec
+        for c in at.get("plotly_chart")
+        if '"RdBu' in c.proto.spec or "rgb(5,48,97)" in c.proto.spec
+    ]
+
+
+def test_filters_layer_choice_and_shared_scale_change_the_pictures(shipped):
+    at = new_app("app_pages/activations.py")
+    assert at.selectbox(key="act_filter_layer").value == "encoder.conv1"
+    assert [m.value for m in at.markdown if m.value.startswith("**")][-2:] == [
+        "**This model: mnist-conv-upsample.pt**",
+        "**The same architecture, untrained (random start)**",
+    ]
+    kernels = filter_specs(at)
+    assert len(kernels) == 2  # the shipped model and its untrained twin
+    hist = at.get("plotly_chart")[-1].proto.spec
+    assert "this model" in hist and "untrained" in hist
+    at.selectbox(key="act_filter_layer").set_value("encoder.conv2").run()
+    assert_clean(at)
+    assert filter_specs(at) != kernels
+    assert at.get("plotly_chart")[-1].proto.spec != hist
+    assert "One row per feature map this layer makes (4)" in "\n".join(c.value for c in at.caption)
+    scales = [c.value for c in at.caption if "colour scale" in c.value]
+    at.toggle(key="act_filter_same").set_value(True).run()
+    assert_clean(at)
+    shared = [c.value for c in at.caption if "colour scale" in c.value]
+    assert shared != scales
+    assert shared[0].split("colour scale")[1] == shared[1].split("colour scale")[1]
+
+
+def test_filters_of_an_untrained_model_stand_alone_and_linear_units_are_pictures(shipped):
+    at = new_app("app_pages/activations.py")
+    at.selectbox(key="arch").set_value("linear").run()
+    assert_clean(at)
+    # a shipped linear model: its 32 units over the whole image
+    assert at.selectbox(key="act_filter_layer").value == "encoder.fc1"
+    assert "32 filters of 1x28x28" in at.selectbox(key="act_filter_layer").format_func(
+        "encoder.fc1"
+    )
+    assert '"unit 31"' in filter_specs(at)[0]
+    at.selectbox(key="model_id").set_value("untrained:linear").run()
+    assert_clean(at)
+    assert len(filter_specs(at)) == 1
+    assert at.toggle(key="act_filter_same").proto.disabled
+    assert "This model is untrained" in "\n".join(c.value for c in at.caption)
+
+
+def test_on_colour_data_the_first_layers_filters_are_colour_pictures(
+    shipped, tmp_path, monkeypatch
+):
+    import os
+    from pathlib import Path
+
+    from cifar_files import write_fake_cifar
+
+    root = tmp_path / "data"
+    write_fake_cifar(root, monkeypatch)
+    (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    at = new_app("app_pages/activations.py")
+    at.selectbox(key="dataset").set_value("cifar10").run()
+    assert_clean(at)
+    assert "16 filters of 3x3x3" in at.selectbox(key="act_filter_layer").format_func(
+        "encoder.conv1"
+    )
+    assert not filter_specs(at)  # colour pictures, not heatmaps
+    assert any("mid-grey = 0" in c.value for c in at.caption)
+    at.selectbox(key="act_filter_layer").set_value("encoder.conv2").run()
+    assert_clean(at)
+    assert len(filter_specs(at)) == 1  # untrained: the model alone
