@@ -192,3 +192,30 @@ def test_on_colour_data_the_first_layers_filters_are_colour_pictures(
     at.selectbox(key="act_filter_layer").set_value("encoder.conv2").run()
     assert_clean(at)
     assert len(filter_specs(at)) == 1  # untrained: the model alone
+
+
+# -------------------------------------------------------------------- model as code
+def codes(at) -> list[str]:
+    return [c.value for c in at.code]
+
+
+def test_home_shows_the_model_as_code_and_the_lines_that_load_it(shipped):
+    at = new_app()
+    printed, plain, load = codes(at)
+    assert printed.startswith("Autoencoder(") and "(conv1): Conv2d(1, 16" in printed
+    assert '("conv1", nn.Conv2d(1, 16' in plain
+    assert 'torch.load("mnist-conv-upsample.pt", weights_only=True)' in plain
+    assert 'resolve_path("mnist-conv-upsample")' in load
+    assert at.get("download_button")  # the weights, for the plain-PyTorch route
+    at.selectbox(key="arch").set_value("conv-bn").run()
+    assert_clean(at)
+    printed_bn, plain_bn, load_bn = codes(at)
+    assert "BatchNorm2d" in printed_bn and printed_bn != printed
+    assert '("bn1", nn.BatchNorm2d(16' in plain_bn
+    assert 'resolve_path("mnist-conv-bn")' in load_bn
+    at.selectbox(key="model_id").set_value("untrained:conv-bn").run()
+    assert_clean(at)
+    _, plain_u, load_u = codes(at)
+    assert 'build_model(ModelConfig("conv-bn", (1, 28, 28)), seed=0)' in load_u
+    assert "torch.load" not in plain_u  # nothing to download: the seed rebuilds it
+    assert not at.get("download_button")
