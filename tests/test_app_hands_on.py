@@ -25,15 +25,16 @@ def shipped(data_root):
         yield REPO / "checkpoints"
 
 
-def pad_value(draw=None) -> dict:
-    """What the pad sends: its picture as a PNG data URL (and the strokes, unused)."""
+def pad_value(draw=None, strokes=()) -> dict:
+    """What the pad sends: its picture as a PNG data URL, and its strokes."""
     img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
     if draw:
         draw(ImageDraw.Draw(img))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     url = PNG_DATA_URL + base64.b64encode(buf.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": []}, "data": url}, "backgroundFit": None}
+    raw = {"objects": list(strokes)}
+    return {"drawing": {"raw": raw, "data": url}, "backgroundFit": None}
 
 
 def one(d):
@@ -98,6 +99,34 @@ def test_explore_an_empty_or_broken_drawing_is_a_message_not_an_error(shipped):
     assert [e.value for e in at.error] == [
         "This drawing cannot be used: the drawing's picture is damaged (UnidentifiedImageError)."
     ]
+
+
+def test_undo_and_clear_give_the_pad_a_new_starting_drawing(shipped):
+    """The buttons under the pad (its own toolbar needs a hovering mouse): undo hands
+    the pad its strokes but the last, clear none; the pad then redraws and sends its
+    picture (the browser test sees that). Whatever is not a stroke is never sent back."""
+    a = {"type": "Path", "path": [["M", 10, 10], ["L", 90, 90]]}
+    b = {"type": "Path", "path": [["M", 90, 10], ["L", 10, 90]]}
+    foreign = {"type": "Image", "src": "https://example.com/x.png"}
+    at = new_app("app_pages/explore.py")
+    at.selectbox(key="explore_source").set_value("Draw your own").run()
+    at.session_state["explore_pad"] = pad_value(one, [a, foreign, b])
+    at.run()
+    at.button(key="explore_pad_undo").click().run()
+    assert_clean(at)
+    first = at.session_state["pad_drawings"]["explore_pad"]
+    assert first["objects"] == [a]
+    at.button(key="explore_pad_clear").click().run()
+    assert_clean(at)
+    cleared = at.session_state["pad_drawings"]["explore_pad"]
+    assert cleared["objects"] == [] and cleared["revision"] == first["revision"] + 1
+    at.button(key="explore_pad_clear").click().run()  # again: still a change for the pad
+    assert at.session_state["pad_drawings"]["explore_pad"]["revision"] == first["revision"] + 2
+    at.session_state["explore_pad"] = {"drawing": {"raw": {"objects": "garbage"}, "data": None}}
+    at.run()
+    at.button(key="explore_pad_undo").click().run()
+    assert_clean(at)
+    assert at.session_state["pad_drawings"]["explore_pad"]["objects"] == []
 
 
 def test_activations_follow_a_drawing_through_the_network(shipped):

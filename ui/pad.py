@@ -2,9 +2,12 @@
 the model's input, made from the drawing the way MNIST's digits were made.
 
 The pad is ``streamlit-drawable-canvas`` (MIT; a components-v2 element drawn in the page
-itself, with no files from the internet). Its toolbar, above the pad, has undo (the
-last stroke), redo and clear (the bin). The pixels come back as a PNG, which is checked
-like any other upload before it is decoded (:func:`convae.drawing.read_png`).
+itself, with no files from the internet). Its own toolbar (undo, redo, clear) shows only
+while a mouse hovers over the pad, so a phone or a tablet would never see it: the
+buttons under the pad undo the last stroke and clear it for every pointer. They hand
+the pad a new starting drawing (its strokes but the last, or none); the pad draws it
+and sends its picture back, as after a stroke. The pixels come back as a PNG, which is
+checked like any other upload before it is decoded (:func:`convae.drawing.read_png`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from convae.drawing import DrawingError, box_for, drawing_to_input, read_png
 
 from . import widgets
 
+MAX_STROKES = 1000  # more strokes than this in a 280-pixel pad are not a drawing
 SIZE = 280  # pixels on screen: 10x a 28x28 field, and narrower than a phone
 PEN = 20  # a digit drawn across most of the pad ends up with MNIST's 2-3 pixel strokes
 HOW = (
-    "Draw with the mouse, a pen or a finger. The toolbar above the pad undoes the last "
-    "stroke, redoes it, or clears the pad (the bin). Right: what the model gets, made "
+    "Draw with the mouse, a pen or a finger. Beside the pad: what the model gets, made "
     "the way MNIST's digits were: the strokes' box scaled to {box} pixels (anti-aliased, "
     "hence the grey edges) and centred in {h}x{w} by its centre of mass."
 )
@@ -34,6 +37,35 @@ def _sent_png(key: str) -> object:
         return state["drawing"]["data"]  # type: ignore[index]
     except (KeyError, TypeError, IndexError):
         return None
+
+
+def _strokes(key: str) -> list[dict]:
+    """The pad's strokes as it last sent them (freehand paths only; anything else the
+    browser may have sent is dropped: it goes back to the browser on undo)."""
+    state = st.session_state.get(key)
+    try:
+        objects = state["drawing"]["raw"]["objects"]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        return []
+    if not isinstance(objects, list) or len(objects) > MAX_STROKES:
+        return []
+    return [o for o in objects if isinstance(o, dict) and o.get("type") == "Path"]
+
+
+def _start_over(key: str, strokes: list[dict]) -> None:
+    """Give the pad a new starting drawing. The revision number makes it differ from
+    the one before, even when both are empty: the pad redraws only on a change."""
+    pads = st.session_state["pad_drawings"]
+    revision = pads.get(key, {}).get("revision", 0) + 1
+    pads[key] = {"objects": strokes, "revision": revision}
+
+
+def _undo(key: str) -> None:
+    _start_over(key, _strokes(key)[:-1])
+
+
+def _clear(key: str) -> None:
+    _start_over(key, [])
 
 
 def draw_pad(key: str, dataset: str, shape: tuple[int, int, int]) -> torch.Tensor | None:
@@ -50,11 +82,29 @@ def draw_pad(key: str, dataset: str, shape: tuple[int, int, int]) -> torch.Tenso
                 width=SIZE,
                 drawing_mode="freedraw",
                 return_image_data=True,
+                initial_drawing=st.session_state["pad_drawings"].get(key),
                 key=key,
             )
         except (AttributeError, TypeError, KeyError, ValueError):  # the browser sent garbage
             st.error("The drawing pad sent something unreadable: clear it and draw again.")
             return None
+        c_undo, c_clear = st.columns(2)
+        c_undo.button(
+            "Undo stroke",
+            icon=":material/undo:",
+            key=f"{key}_undo",
+            on_click=_undo,
+            args=(key,),
+            width="stretch",
+        )
+        c_clear.button(
+            "Clear",
+            icon=":material/delete:",
+            key=f"{key}_clear",
+            on_click=_clear,
+            args=(key,),
+            width="stretch",
+        )
     png = _sent_png(key)
     with c_seen:
         h, w = shape[1:]
