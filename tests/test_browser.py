@@ -511,3 +511,39 @@ def test_on_a_phone_a_finger_draws_and_the_activations_follow(browser, app_serve
         screenshot(page, shots / "draw-phone.png", settle_ms=400)
     finally:
         context.close()
+
+
+def test_the_learned_filters_and_the_model_as_code_are_drawn(browser, app_server, shots):
+    """The filters section draws both models' kernels and the histogram; Home's code
+    tabs show the plain PyTorch source and the loading lines, each with a copy button."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/activations")
+        settle(page, runs)
+        section = page.get_by_text("Learned filters: the patterns each layer looks for")
+        section.evaluate("e => e.scrollIntoView({block: 'start'})")
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text("The same architecture, untrained (random start)").wait_for()
+        assert main.locator(".stPlotlyChart").count() == 5  # strip, channels, 2 kernels, hist
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "filters.png", settle_ms=500)
+
+        page.goto(app_server.url)
+        settle(page, runs, runs.mark())
+        page.get_by_text("Inside the model").first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        page.get_by_role("tab", name="As plain PyTorch code").click()
+        code = page.locator('[data-testid="stCode"]').nth(1)
+        code.wait_for()
+        assert '("conv1", nn.Conv2d(1, 16' in code.inner_text()
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "code.png", settle_ms=400)
+        page.get_by_role("tab", name="Load this model").click()
+        loading = page.locator('[data-testid="stCode"]').nth(2)
+        assert 'resolve_path("mnist-conv-upsample")' in loading.inner_text()
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        context.close()
