@@ -99,6 +99,12 @@ def test_explore_an_empty_or_broken_drawing_is_a_message_not_an_error(shipped):
     assert [e.value for e in at.error] == [
         "This drawing cannot be used: the drawing's picture is damaged (UnidentifiedImageError)."
     ]
+    at.session_state["explore_pad"] = {"drawing": [1, 2]}  # not what any pad sends
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "The drawing pad sent something unreadable: clear it and draw again."
+    ]
 
 
 def test_undo_and_clear_give_the_pad_a_new_starting_drawing(shipped):
