@@ -59,7 +59,7 @@ def noisy_view():
     m_noisy, m_out, m_filt, m_pca = (image_metrics(v, x) for v in (noisy, out, filtered, pca_out))
 
     with layout.main_picture():
-        widgets.image_row("Original", x, "clean test images")
+        widgets.image_row("Original", x, picked.about)
         widgets.image_row(
             "Noisy input",
             noisy,

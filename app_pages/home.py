@@ -5,6 +5,7 @@ import streamlit as st
 
 from convae import DatasetError, image_metrics
 from convae.layers import compression, layer_table
+from convae.model_code import loading_source, pytorch_source
 from ui import catalogue, layout, nav, state, widgets
 from ui.links import URL
 
@@ -92,42 +93,81 @@ if test is not None:
             )
 
 st.subheader("Inside the model")
-left, right = st.columns([2.2, 1])
-with left:
-    rows = layer_table(ref.model)
-    code_layer = ref.model.code_layer
-    table = pd.DataFrame(
-        {
-            "layer": [r.name for r in rows],
-            "type": [r.kind for r in rows],
-            "output shape": [" x ".join(map(str, r.output_shape)) for r in rows],
-            "values": [r.size for r in rows],
-            "parameters": [r.params for r in rows],
-            "": ["← the code" if r.name == code_layer else "" for r in rows],
-        }
-    )
-    st.dataframe(table, hide_index=True, width="stretch", height=min(600, 38 + 35 * len(rows)))
-    st.caption(
-        "Output shapes are channels x height x width for one image. Each pooling "
-        "halves the height and width; each upsampling doubles them."
-    )
-with right:
-    st.metric(
-        "Code size",
-        f"{comp.code_size} values",
-        f"{comp.ratio:.0%} of the {comp.input_size}-value input",
-        delta_color="off",
-        delta_arrow="off",
-    )
-    st.metric("Parameters (weights to learn)", f"{ref.model.num_params:,}")
-    clean = ref.meta.get("metrics", {}).get("clean")
-    if clean:
-        st.metric(
-            "Test PSNR (clean input)",
-            f"{clean['psnr']:.1f} dB",
-            help=f"Mean over {clean.get('n', '?')} test images; higher is better, "
-            "30 dB looks nearly perfect to the eye.",
+t_layers, t_printed, t_plain, t_load = st.tabs(
+    ["Layers", "As PyTorch prints it", "As plain PyTorch code", "Load this model"]
+)
+with t_layers:
+    left, right = st.columns([2.2, 1])
+    with left:
+        rows = layer_table(ref.model)
+        code_layer = ref.model.code_layer
+        table = pd.DataFrame(
+            {
+                "layer": [r.name for r in rows],
+                "type": [r.kind for r in rows],
+                "output shape": [" x ".join(map(str, r.output_shape)) for r in rows],
+                "values": [r.size for r in rows],
+                "parameters": [r.params for r in rows],
+                "": ["← the code" if r.name == code_layer else "" for r in rows],
+            }
         )
+        st.dataframe(table, hide_index=True, width="stretch", height=min(600, 38 + 35 * len(rows)))
+        st.caption(
+            "Output shapes are channels x height x width for one image. Each pooling "
+            "halves the height and width; each upsampling doubles them."
+        )
+    with right:
+        st.metric(
+            "Code size",
+            f"{comp.code_size} values",
+            f"{comp.ratio:.0%} of the {comp.input_size}-value input",
+            delta_color="off",
+            delta_arrow="off",
+        )
+        st.metric("Parameters (weights to learn)", f"{ref.model.num_params:,}")
+        clean = ref.meta.get("metrics", {}).get("clean")
+        if clean:
+            st.metric(
+                "Test PSNR (clean input)",
+                f"{clean['psnr']:.1f} dB",
+                help=f"Mean over {clean.get('n', '?')} test images; higher is better, "
+                "30 dB looks nearly perfect to the eye.",
+            )
+weights = catalogue.weights_file(ref)
+with t_printed:
+    st.code(str(ref.model), language=None)
+    st.caption("`print(model)`: the network as PyTorch itself describes it.")
+with t_plain:
+    st.code(pytorch_source(ref.model, weights.name if weights else None), language="python")
+    st.caption(
+        "The same network in plain PyTorch, no convae needed: the same layers with the "
+        "same names, so a convae checkpoint's weights load into it"
+        + (" (download it from the next tab)." if weights else ".")
+    )
+with t_load:
+    st.code(
+        loading_source(
+            ref.model,
+            dataset,
+            weights.name if weights else None,
+            shipped=bool(weights and weights.shipped),
+        ),
+        language="python",
+    )
+    if weights:
+        st.download_button(
+            f"Download {weights.name}",
+            weights.data,
+            icon=":material/download:",
+            file_name=weights.name,
+            mime="application/octet-stream",
+            key="home_download",
+            on_click="ignore",
+        )
+    st.caption(
+        "These lines load exactly the model shown on this page (`pip install` this "
+        "project first), then run it on eight test images."
+    )
 
 st.subheader("Where next")
 links = st.columns(5)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from .denoise import Sweep
+from .filters import Histogram, LayerFilters, layer_grid
 from .latent import PCA
 
 GRID_LINE = 1.0  # white lines between tiles
@@ -413,5 +414,82 @@ def latent_figure(
         height=560,
         margin=dict(l=10, r=10, t=30, b=10),
         legend=dict(title="class", itemsizing="constant"),
+    )
+    return fig
+
+
+# -------------------------------------------------------------------------- filters
+def kernel_figure(
+    layer: LayerFilters,
+    limit: float | None = None,
+    width: int = 600,
+    max_panel: int = 120,
+    max_height: int = 640,
+) -> go.Figure:
+    """A layer's kernels as one grid of small heatmaps on a colour scale symmetric around
+    zero (blue negative, red positive, white zero), one scale for every kernel.
+
+    A layer that reads several channels is a table: one row per feature map it makes,
+    one column per channel it reads. One that reads a single channel (the first layer on
+    grey images, a linear layer's units) wraps into rows of eight, each titled.
+
+    Args:
+        layer: from :func:`convae.filters.filter_layers`.
+        limit: the colour scale runs from -limit to +limit; default the layer's own
+            largest absolute weight (pass :func:`convae.filters.shared_limit` of two
+            models to compare them colour for colour).
+        width: the expected width on screen, to size the figure.
+        max_panel, max_height: the largest kernel, and figure, on screen (pixels).
+    """
+    maps, cols = layer_grid(layer)
+    o, i, kh, kw = layer.kernels.shape
+    gap = max(1 if i > 1 else 2, kw // 3)  # titled panels need room for their titles
+    z, tops = _tiles(maps, cols, gap)
+    z = z.astype(np.float32)  # plotly sends arrays as binary: float32 is half the bytes
+    unit = "unit" if layer.kind == "Linear" else "filter"
+    if i > 1:  # a table: rows and columns are explained around it, not in 1,000 titles
+        tops = []
+    titles = [f"{unit} {n}" for n in range(o)] if i == 1 else []
+    limit = limit or layer.limit or 1.0
+    rows = math.ceil(len(maps) / cols)
+    panel = min(max_panel, (width - 90) / cols, max_height / rows)
+    return _tiled_figure(
+        z,
+        None,
+        "weight %{z:.3f}<extra></extra>",
+        titles,
+        tops,
+        "RdBu_r",
+        dict(title="weight", thickness=12),
+        height=int(rows * panel * (kh + gap) / kh + (30 if i == 1 else 10)),
+        title_size=11,
+        zmin=-limit,
+        zmax=limit,
+    )
+
+
+def histogram_figure(hist: Histogram, colours: Sequence[str] = ("#00a67e", "#999999")) -> go.Figure:
+    """Weight histograms on shared bins, overlaid (e.g. trained and untrained)."""
+    centres = (hist.edges[:-1] + hist.edges[1:]) / 2
+    fig = go.Figure()
+    for (name, counts), colour in zip(hist.counts.items(), colours, strict=False):
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=counts,
+                width=float(hist.edges[1] - hist.edges[0]),
+                name=name,
+                marker=dict(color=colour),
+                opacity=0.6,
+                hovertemplate="weight %{x:.3f}: %{y} weights<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="overlay",
+        xaxis_title="weight",
+        yaxis_title="how many weights",
+        height=260,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
     )
     return fig

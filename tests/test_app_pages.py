@@ -158,7 +158,8 @@ def test_explore_accepts_uploaded_pictures_and_refuses_broken_ones(checkpoints):
 def test_activations_layer_choice_and_noise_change_the_maps(checkpoints):
     at = new_app("app_pages/activations.py")
     charts = at.get("plotly_chart")
-    assert len(charts) == 2  # the journey strip and the one-layer grid
+    # the journey strip and the one-layer grid (then the learned filters, their tests apart)
+    assert [c.key for c in charts][:2] == ["act_strip", "act_detail"]
     assert at.selectbox(key="act_layer").value == "encoder.pool2"  # the code first
     detail = charts[1].proto.spec
     at.selectbox(key="act_layer").set_value("encoder.conv1").run()

@@ -358,3 +358,192 @@ def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, a
         screenshot(page, shots / "phone.png", settle_ms=300)
     finally:
         context.close()
+
+
+# ------------------------------------------------------------------- drawing a digit
+PAD = "canvas.upper-canvas"  # the drawing pad's top canvas takes the pointer's strokes
+SEVEN = [(70, 60), (210, 60), (190, 110), (160, 170), (130, 240)]  # in pad pixels
+BAR = [(110, 150), (220, 150)]
+
+
+def draw_with_mouse(page, points) -> None:
+    """One stroke through ``points`` (pad pixels): press, move in small steps, release."""
+    box = page.locator(PAD).first.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for (ax, ay), (bx, by) in zip(points, points[1:], strict=False):
+        for k in range(1, 11):
+            page.mouse.move(box["x"] + ax + (bx - ax) * k / 10, box["y"] + ay + (by - ay) * k / 10)
+    page.mouse.up()
+
+
+def draw_with_finger(page, points) -> None:
+    """The same stroke as a touch screen sends it (Chromium's own touch events)."""
+    box = page.locator(PAD).first.bounding_box()
+    assert box is not None
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind, x=None, y=None):
+        where = [] if x is None else [{"x": box["x"] + x, "y": box["y"] + y}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": where})
+
+    touch("touchStart", *points[0])
+    for (ax, ay), (bx, by) in zip(points, points[1:], strict=False):
+        for k in range(1, 11):
+            touch("touchMove", ax + (bx - ax) * k / 10, ay + (by - ay) * k / 10)
+    touch("touchEnd")
+    cdp.detach()
+
+
+def pictures(page) -> list[str]:
+    return page.locator(".st-key-main_picture img").evaluate_all("els => els.map(e => e.src)")
+
+
+def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_undo_takes_a_stroke_back(
+    browser, app_server, shots
+):
+    """Mouse down, move, up on the pad: the model's reconstruction of the drawing
+    appears; a second stroke changes it; undo brings back the first picture (media URLs
+    are content hashes), the pad's own toolbar's undo as well as the page's button;
+    clearing the pad says it is empty. No request leaves the server's own address."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})  # pad to output
+    outside: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith((app_server.url, "data:", "blob:"))
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
+    try:
+        page = context.new_page()
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/explore?explore_source=Draw+your+own")
+        settle(page, runs)
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text("Nothing drawn yet").wait_for()
+        assert not pictures(page)
+        page.locator(PAD).first.scroll_into_view_if_needed()
+
+        mark = runs.mark()
+        draw_with_mouse(page, SEVEN)
+        settle(page, runs, mark)
+        main.get_by_text("Model output", exact=True).wait_for()
+        seven = pictures(page)
+        assert len(seven) == 5  # the drawing, noisy, the model's output, PCA, a filter
+        assert main.get_by_text("what the model gets (28x28)").count() == 1
+
+        mark = runs.mark()
+        draw_with_mouse(page, BAR)
+        settle(page, runs, mark)
+        crossed = pictures(page)
+        assert crossed != seven and len(crossed) == 5
+
+        mark = runs.mark()
+        main.get_by_role("button", name="Undo", exact=True).click()  # the pad's toolbar
+        settle(page, runs, mark)
+        assert pictures(page) == seven, "undo should bring back the first stroke's pictures"
+
+        mark = runs.mark()
+        draw_with_mouse(page, BAR)
+        settle(page, runs, mark)
+        assert pictures(page) == crossed
+        mark = runs.mark()
+        main.get_by_role("button", name="Undo stroke").click()  # the page's, for any pointer
+        settle(page, runs, mark)
+        assert pictures(page) == seven
+        page.mouse.move(5, 5)
+        page.get_by_text("Images", exact=True).first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        screenshot(page, shots / "draw.png", settle_ms=400)
+
+        mark = runs.mark()
+        main.get_by_role("button", name="Clear", exact=True).click()
+        settle(page, runs, mark)
+        main.get_by_text("The pad is empty").wait_for()
+        assert not pictures(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        context.close()
+    assert not outside, f"requests to other hosts: {outside}"
+
+
+def test_on_a_phone_a_finger_draws_and_the_activations_follow(browser, app_server, shots):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    try:
+        page = context.new_page()
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/activations?act_source=Your+drawing")
+        settle(page, runs)
+        pad = page.locator(PAD).first
+        pad.scroll_into_view_if_needed()
+        box = pad.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box  # fits the screen
+        mark = runs.mark()
+        draw_with_finger(page, SEVEN)
+        settle(page, runs, mark)
+        heading = page.get_by_text("The journey of your drawing")
+        heading.wait_for()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.locator(".stPlotlyChart").first.wait_for()
+        seen = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
+        seven = seen.get_attribute("src")  # what the model gets: a content-hashed PNG
+        mark = runs.mark()
+        draw_with_finger(page, BAR)
+        settle(page, runs, mark)
+        assert seen.get_attribute("src") != seven
+        mark = runs.mark()
+        page.get_by_role("button", name="Undo stroke").tap()  # no toolbar without a hover
+        settle(page, runs, mark)
+        assert seen.get_attribute("src") == seven
+        heading.wait_for()
+        page.get_by_text("Input", exact=True).first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        screenshot(page, shots / "draw-phone.png", settle_ms=400)
+    finally:
+        context.close()
+
+
+def test_the_learned_filters_and_the_model_as_code_are_drawn(browser, app_server, shots):
+    """The filters section draws both models' kernels and the histogram; Home's code
+    tabs show the plain PyTorch source and the loading lines, each with a copy button."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/activations")
+        settle(page, runs)
+        section = page.get_by_text("Learned filters: the patterns each layer looks for")
+        section.evaluate("e => e.scrollIntoView({block: 'start'})")
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text("The same architecture, untrained (random start)").wait_for()
+        assert main.locator(".stPlotlyChart").count() == 5  # strip, channels, 2 kernels, hist
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "filters.png", settle_ms=500)
+
+        page.goto(app_server.url)
+        settle(page, runs, runs.mark())
+        page.get_by_text("Inside the model").first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        page.get_by_role("tab", name="As plain PyTorch code").click()
+        code = page.locator('[data-testid="stCode"]').nth(1)
+        code.wait_for()
+        assert '("conv1", nn.Conv2d(1, 16' in code.inner_text()
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "code.png", settle_ms=400)
+        page.get_by_role("tab", name="Load this model").click()
+        loading = page.locator('[data-testid="stCode"]').nth(2)
+        assert 'resolve_path("mnist-conv-upsample")' in loading.inner_text()
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        context.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from convae import (
     build_model,
     load_checkpoint,
 )
+from convae.checkpoint import to_bytes
 from convae.data import DATASETS
 from convae.pca import PCAModel, pca_for
 from convae.zoo import checkpoint_dir, read_index
@@ -195,6 +197,31 @@ def model_choices(dataset: str, arch: str | None = None) -> dict[str, Choice]:
     for a in [arch] if arch else ARCHITECTURES:
         choices[f"untrained:{a}"] = Choice(f"untrained:{a}", a, "Untrained (random weights)")
     return choices
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A model's weights as a file a student can take home."""
+
+    name: str  # e.g. "mnist-conv-upsample.pt"
+    shipped: bool  # ships with convae: found by name wherever it is installed
+    data: Callable[[], bytes]  # the file's content, read or written when asked for
+
+
+def weights_file(ref: ModelRef) -> WeightsFile | None:
+    """The checkpoint file behind ``ref`` (a session's own model becomes one when it is
+    downloaded); None for an untrained model, which is rebuilt from its seed instead."""
+    kind, _, name = ref.id.partition(":")
+    if kind == "file":
+        path = checkpoint_dir() / name
+        shipped = any(e.file == name and e.shipped for e in file_entries())
+        return WeightsFile(name, shipped, path.read_bytes)
+    if kind == "session":
+        dataset = ref.meta.get("dataset") or "model"
+        return WeightsFile(
+            f"{dataset}-{ref.arch}-{name}.pt", False, lambda: to_bytes(ref.model, ref.meta)
+        )
+    return None
 
 
 def pca_choices(dataset: str) -> dict[str, Choice]:

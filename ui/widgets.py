@@ -21,13 +21,14 @@ NOISE_LABELS = {
     "mask": "Masking (dropped pixels)",
     "none": "None (clean input)",
 }
-SOURCES = ["Random test images", "One class", "By index", "Upload your own"]
+SOURCES = ["Random test images", "One class", "By index", "Upload your own", "Draw your own"]
 
 
 @dataclass
 class Picked:
     images: torch.Tensor  # (B, C, H, W) float in [0, 1]
     names: list[str]  # one short caption per image
+    about: str = "clean test images"  # what they are, in a few words
 
 
 def _new_draw(key: str) -> None:
@@ -46,6 +47,11 @@ def pick_images(
         bind=URL,
         help="Which test images to work on (never seen in training).",
     )
+    if source == SOURCES[4]:
+        from .pad import draw_pad  # the pad imports this module's picture()
+
+        drawn = draw_pad(f"{key}_pad", test.name, test.shape)
+        return None if drawn is None else Picked(drawn[None], ["drawing"], "your drawing")
     if source != SOURCES[3]:
         count = c_n.slider("How many", 1, max_count, default_count, key=f"{key}_count", bind=URL)
     n = len(test)
@@ -110,7 +116,7 @@ def pick_images(
                 icon=":material/upload:",
             )
             return None
-        return Picked(torch.stack(images[:max_count]), names[:max_count])
+        return Picked(torch.stack(images[:max_count]), names[:max_count], "your pictures")
     return Picked(
         test.floats(idx), [f"#{int(i)} ({test.classes[int(test.labels[i])]})" for i in idx]
     )
