@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from .config import TrainConfig
+from .filters import filter_layers
 from .models import Autoencoder
 from .tensors import to_unit_float
 from .trainer import loss_function, make_optimizer, optimizer_step
@@ -36,30 +36,20 @@ class Step:
     filter_after: torch.Tensor  # (C_in, k, k) and after
 
 
-def conv_layers(model: nn.Module) -> list[str]:
-    """Names of the model's convolution layers (plain and transposed), in order."""
-    return [
-        name for name, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
-    ]
-
-
-def filter_weights(model: nn.Module, layer: str, index: int) -> torch.Tensor:
-    """Filter ``index`` of conv layer ``layer``: its kernels (C_in, k, k), a copy.
-
-    A transposed convolution's weight is (C_in, C_out, k, k); its filter ``index`` is the
-    kernels that paint output channel ``index``.
+def watched_filter(model: Autoencoder, layer: str, index: int) -> torch.Tensor:
+    """Filter ``index`` of ``layer`` (one of :func:`convae.filters.filter_layers`): the
+    kernels (C_in, kh, kw) that make its output channel ``index``, a copy.
 
     Raises:
-        ValueError: ``layer`` is not a conv layer of the model or ``index`` is out of range.
+        ValueError: the model has no such layer, or ``index`` is out of range.
     """
-    module = dict(model.named_modules()).get(layer)
-    if not isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        raise ValueError(f"{layer!r} is not a conv layer of this model: {conv_layers(model)}")
-    w = module.weight.detach()
-    w = w if isinstance(module, nn.Conv2d) else w.transpose(0, 1)  # (C_out, C_in, k, k)
-    if not 0 <= index < len(w):
-        raise ValueError(f"{layer} has filters 0-{len(w) - 1}, not {index}")
-    return w[index].float().clone()
+    layers = {f.name: f for f in filter_layers(model)}
+    if layer not in layers:
+        raise ValueError(f"{layer!r} has no filters to show; choose one of {list(layers)}")
+    kernels = layers[layer].kernels
+    if not 0 <= index < len(kernels):
+        raise ValueError(f"{layer} has filters 0-{len(kernels) - 1}, not {index}")
+    return kernels[index]
 
 
 class Stepper:
@@ -71,7 +61,7 @@ class Stepper:
         cfg: batch size, learning rate, loss, training noise and seed as for ``train``
             (epochs only count the passes; the stepper goes on as long as it is asked).
         layer, index: the filter whose change :meth:`step` reports (default: the first
-            filter of the first conv layer; none for a model without conv layers).
+            filter of the first layer :func:`convae.filters.filter_layers` lists).
         meta: metadata for the kept model's checkpoint (e.g. ``dataset``).
     """
 
@@ -100,21 +90,21 @@ class Stepper:
         self.steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
         self.done = 0
         self.losses: list[float] = []
-        layers = conv_layers(self.model)
-        self.layer = layer if layer is not None else (layers[0] if layers else None)
+        layers = filter_layers(self.model)
+        self.layer = layer if layer is not None else (layers[0].name if layers else None)
         self.index = index
         if self.layer is not None:
-            filter_weights(self.model, self.layer, index)  # checks layer and index now
+            watched_filter(self.model, self.layer, index)  # checks layer and index now
 
     def watch(self, layer: str, index: int) -> None:
         """Report filter ``index`` of ``layer`` from the next step on."""
-        filter_weights(self.model, layer, index)
+        watched_filter(self.model, layer, index)
         self.layer, self.index = layer, index
 
     def _filter(self) -> torch.Tensor:
         if self.layer is None:
             return torch.zeros(0, 0, 0)
-        return filter_weights(self.model, self.layer, self.index)
+        return watched_filter(self.model, self.layer, self.index)
 
     def step(self) -> Step:
         """One optimizer step on the next batch (a new shuffle after each pass)."""
@@ -180,11 +170,3 @@ def filter_change_images(
     top = float(torch.cat([before.abs().flatten(), after.abs().flatten()]).max(0).values)
     change = after - before
     return grey(before, top), grey(after, top), grey(change, float(change.abs().max()))
-
-
-def filter_count(model: nn.Module, layer: str) -> int:
-    """How many filters (output channels) conv layer ``layer`` has."""
-    module = dict(model.named_modules()).get(layer)
-    if not isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        raise ValueError(f"{layer!r} is not a conv layer of this model: {conv_layers(model)}")
-    return module.out_channels

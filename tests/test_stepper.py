@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from convae import ModelConfig, TrainConfig, build_model, train
-from convae.stepper import FRAME, Stepper, conv_layers, filter_change_images, filter_weights
+from convae.filters import filter_layers
+from convae.stepper import FRAME, Stepper, filter_change_images, watched_filter
 
 
 def blobs(n: int) -> torch.Tensor:
@@ -57,22 +58,22 @@ def test_losses_fall_over_steps_and_a_new_pass_reshuffles():
     assert not kept.training and not any(p.requires_grad for p in kept.parameters())
 
 
-def test_the_watched_filter_can_be_any_conv_layers_and_is_checked():
+def test_the_watched_filter_can_be_any_layers_and_is_checked():
     model = build_model(ModelConfig("conv-transpose"), seed=0)
-    layers = conv_layers(model)
+    layers = [f.name for f in filter_layers(model)]
     assert layers[0] == "encoder.conv1" and len(layers) == 4
     last = layers[-1]  # a transposed conv: its filter 0 paints output channel 0
-    assert filter_weights(model, last, 0).shape == (16, 2, 2)
+    assert watched_filter(model, last, 0).shape == (16, 2, 2)
     stepper = Stepper(model, blobs(32), CFG)
     stepper.watch(last, 0)
     step = stepper.step()
     assert step.filter_after.shape == (16, 2, 2)
-    with pytest.raises(ValueError, match="is not a conv layer"):
+    with pytest.raises(ValueError, match="has no filters to show"):
         stepper.watch("decoder", 0)
     with pytest.raises(ValueError, match="has filters 0-15, not 16"):
-        filter_weights(model, "encoder.conv1", 16)
-    linear = build_model(ModelConfig("linear"), seed=0)
-    assert Stepper(linear, blobs(32), CFG).step().filter_after.numel() == 0
+        watched_filter(model, "encoder.conv1", 16)
+    linear = build_model(ModelConfig("linear"), seed=0)  # a unit's weights: a 28x28 picture
+    assert Stepper(linear, blobs(32), CFG).step().filter_after.shape == (1, 28, 28)
 
 
 def test_filter_pictures_share_a_scale_and_show_the_change_on_its_own():

@@ -10,8 +10,9 @@ import streamlit as st
 
 from convae import TrainConfig
 from convae.figures import loss_figure
+from convae.filters import filter_layers
 from convae.fitting import initial_model
-from convae.stepper import Step, Stepper, conv_layers, filter_change_images, filter_count
+from convae.stepper import Step, Stepper, filter_change_images
 
 from . import layout, state, widgets
 from .errors import guarded
@@ -69,11 +70,11 @@ def _stepping(arch: str, dataset: str, cfg: TrainConfig, every: float | None) ->
         if stepper is None:
             st.info("Press **Step** for the first optimizer step.", icon=":material/touch_app:")
             return
-        layers = conv_layers(stepper.model)
+        layers = {f.name: len(f.kernels) for f in filter_layers(stepper.model)}
         if layers:
             c_layer, c_index, _ = st.columns([1.5, 1, 3])
-            layer = c_layer.selectbox("Watch a filter of layer", layers, key="step_layer")
-            count = filter_count(stepper.model, layer)
+            layer = c_layer.selectbox("Watch a filter of layer", list(layers), key="step_layer")
+            count = layers[layer]
             index = c_index.number_input(
                 f"Filter (0-{count - 1})", 0, count - 1, 0, key="step_filter"
             )
