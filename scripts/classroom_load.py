@@ -1,7 +1,8 @@
 """A class at once, without browsers: N sessions on a real server, M of them training.
 
-Each session is one browser tab spoken for by ``streamlit_client.Tab`` (Streamlit's own
-websocket protocol, the page's images fetched over HTTP, fragment timers answered). A
+Each session is one browser tab played by ``streamlit_client.Tab`` (Streamlit's own
+websocket protocol, the page's images fetched over HTTP, fragment timers answered; the
+deltas read by ``streamlit_page``). A
 **student** visits every page of the app in turn through client-side navigation (the
 session stays) and, on each, changes a few of the page's widgets (sliders, select
 sliders, select boxes, radio buttons, number inputs, toggles; main area only), waiting
@@ -64,18 +65,12 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import app_server  # noqa: E402
-from streamlit_client import (  # noqa: E402
-    HttpError,
-    Item,
-    Page,
-    Tab,
-    TabClosed,
-    Widget,
-    loopback_url,
-)
+from streamlit_client import HttpError, Page, Tab, TabClosed, loopback_url  # noqa: E402
+from streamlit_page import Item, Widget, url_value  # noqa: E402
 
 MOVABLE = {"slider", "select_slider", "selectbox", "radio", "number_input", "toggle", "checkbox"}
 ERROR_EXAMPLES = 12  # distinct error messages kept for the report
+SLOWEST = 8  # the slowest steps, listed in the report
 SAMPLE_S = 0.5  # how often the server's memory is read
 
 
@@ -251,6 +246,9 @@ class Step:
     page: str
     seconds: float
     media: int
+    end_s: float  # since the run's start
+    run_seconds: float  # of which: until the run finished, before the last image came
+    what: str = ""  # the widget changed, and to what
 
 
 class Run:
@@ -259,6 +257,7 @@ class Run:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.t0 = time.monotonic()
+        self.cpu0 = time.process_time()
         self.until = self.t0 + args.duration  # no new step after this
         self.watch_until = self.until + args.grace  # trainers stop watching
         self.steps: list[Step] = []
@@ -296,8 +295,9 @@ class Session:
     async def think(self) -> None:
         await asyncio.sleep(self.run.args.think * self.rng.uniform(0.5, 1.5))
 
-    async def step(self, kind: str, action) -> bool:
-        """Runs one timed request; False if it failed (counted as an error)."""
+    async def step(self, kind: str, action, what: str = "") -> bool:
+        """Runs one timed request (``what``: the widget and its new value); False if it
+        failed (counted as an error)."""
         try:
             r = await action
         except TimeoutError:
@@ -306,7 +306,11 @@ class Session:
         except HttpError as e:
             self._error("http", f"{kind}: {e}")
             return False
-        self.run.steps.append(Step(self.role, kind, self.page, r.seconds, r.media))
+        self.run.steps.append(
+            Step(
+                self.role, kind, self.page, r.seconds, r.media, self.run.now(), r.run_seconds, what
+            )
+        )
         return True
 
     async def main(self) -> None:
@@ -364,7 +368,7 @@ class Session:
                 state = new_state(w, self.tab.states.get(w.id), self.rng)
             except ValueError:
                 continue
-            await self.step("widget", self.tab.change(w, state))
+            await self.step("widget", self.tab.change(w, state), _what(w, state))
             return
 
     async def train(self) -> None:
@@ -385,7 +389,8 @@ class Session:
                 self._error("protocol", f"no {label!r} widget on the Train page")
                 return
             await self.think()
-            await self.step("widget", tab.change(w, choose(w)))
+            state = choose(w)
+            await self.step("widget", tab.change(w, state), _what(w, state))
         await self.think()
         button = self._widget("Start training", kind="button")
         if button is None or button.disabled:
@@ -404,8 +409,8 @@ class Session:
                 await asyncio.wait_for(tab.updated.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
-            if tab._closed is not None:
-                raise TabClosed(str(tab._closed))
+            if tab.closed is not None:
+                raise TabClosed(str(tab.closed))
             training.see(training_state(tab.texts()), self.run.now())
 
     def _widget(self, label: str, kind: str | None = None) -> Widget | None:
@@ -417,6 +422,10 @@ class Session:
             ),
             None,
         )
+
+
+def _what(widget: Widget, state: WidgetState) -> str:
+    return f"{widget.label[:40]} = {url_value(state)}"
 
 
 def _slider_state(widget: Widget, value: float) -> WidgetState:
@@ -529,8 +538,35 @@ def _round(x: float | None, digits: int) -> float | None:
 
 
 # ---------------------------------------------------------------------- the run
+class WarmUpError(Exception):
+    pass
+
+
+async def warm_up(url: str, timeout: float) -> None:
+    """One tab visits every page once: what a server does only once (loading data and
+    models, caches shared by all sessions) is then not in the figures.
+
+    Raises:
+        WarmUpError: a page did not load (with what the tab saw).
+    """
+    problems: list[str] = []
+    tab = Tab(url, timeout=timeout, on_error=lambda kind, text: problems.append(text))
+    try:
+        await tab.open()
+        for page in tab.pages:
+            await tab.goto(page)
+    except (TimeoutError, HttpError, TabClosed) as e:
+        problems.append(f"{type(e).__name__}: {e}")
+    finally:
+        await tab.close()
+    if problems:
+        raise WarmUpError(f"the warm-up failed: {problems[0]}")
+
+
 async def drive(args: argparse.Namespace, pids: Sequence[int]) -> dict:
     """Opens the sessions over the ramp, runs them, and returns the report."""
+    if args.warmup:
+        await warm_up(args.url, args.timeout)
     run = Run(args)
     watch = ServerWatch(pids)
     sampler = asyncio.create_task(watch.sample())
@@ -545,7 +581,7 @@ async def drive(args: argparse.Namespace, pids: Sequence[int]) -> dict:
         await asyncio.sleep(delay)
         await s.main()
 
-    ramp = min(args.ramp, args.duration)
+    ramp = min(10.0, args.duration / 4) if args.ramp is None else min(args.ramp, args.duration)
     tasks = [asyncio.create_task(later(s, ramp * i / max(n, 1))) for i, s in enumerate(sessions)]
     progress = asyncio.create_task(_progress(run)) if not args.quiet else None
     hard = args.duration + args.grace + args.timeout
@@ -577,6 +613,8 @@ async def _progress(run: Run) -> None:
 def report(run: Run, watch: ServerWatch, driven_s: float) -> dict:
     args = run.args
     timed = [s for s in run.steps if s.kind != "open"]
+    # the rate over the time steps were taken in: from the start to the last answer
+    window = max((s.end_s for s in run.steps), default=0.0)
 
     def times(role: str) -> list[float]:
         return [s.seconds for s in timed if s.role == role]
@@ -595,15 +633,21 @@ def report(run: Run, watch: ServerWatch, driven_s: float) -> dict:
         "duration_s": args.duration,
         "driven_s": round(driven_s, 1),
         "think_s": args.think,
+        "warmed_up": args.warmup,
         "interactions": len(timed),
-        "interactions_per_s": round(len(timed) / driven_s, 2) if driven_s else None,
+        "interactions_per_s": round(len(timed) / window, 2) if window else None,
         "students_response_s": summary(times("student")),
+        "students_run_only_s": summary([s.run_seconds for s in timed if s.role == "student"]),
         "trainers_response_s": summary(times("trainer")),
         "page_load_s": summary([s.seconds for s in run.steps if s.kind == "open"]),
         "by_page_s": {page: summary(v) for page, v in by_page.items()},
         "errors": sum(run.errors.values()),
         "errors_by_kind": dict(run.errors),
         "error_examples": run.examples,
+        "slowest": [
+            f"{s.seconds:.2f} s: {s.role} {s.kind} on {s.page}" + (f" ({s.what})" if s.what else "")
+            for s in sorted(timed, key=lambda s: -s.seconds)[:SLOWEST]
+        ],
         "media_fetched": run.media,
         "http_bytes": run.media_bytes,
         "timer_ticks": run.timer_ticks,
@@ -618,6 +662,10 @@ def report(run: Run, watch: ServerWatch, driven_s: float) -> dict:
             "each": [asdict(t) for t in tr],
         },
         "server": watch.report(args.students + args.trainers, driven_s),
+        # this process's own CPU: it shares the machine with the server
+        "generator_cpu_cores": round((time.process_time() - run.cpu0) / driven_s, 2)
+        if driven_s
+        else None,
     }
 
 
@@ -675,7 +723,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--students", type=int, default=8)
     p.add_argument("--trainers", type=int, default=0)
     p.add_argument("--duration", type=float, default=60, help="seconds of steps")
-    p.add_argument("--ramp", type=float, default=10, help="seconds over which the sessions open")
+    p.add_argument(
+        "--ramp",
+        type=float,
+        help="seconds over which the sessions open (default: a quarter of --duration, at most 10)",
+    )
     p.add_argument(
         "--grace",
         type=float,
@@ -702,6 +754,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         help="measure the processes listening here (repeatable; default: the URL's port)",
+    )
+    p.add_argument(
+        "--warmup",
+        action="store_true",
+        help="visit every page once before the run (not measured): a fresh server's "
+        "first loads of data and models stay out of the figures",
     )
     p.add_argument("--seed", type=int, default=0, help="of the users' choices")
     p.add_argument("--json", metavar="PATH", help="write the report here (default: stdout)")
@@ -742,6 +800,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else pids_listening(args.server_port or [loopback_url(args.url).port or 80])
         )
         result = asyncio.run(drive(args, pids))
+    except WarmUpError as e:
+        print(e, file=sys.stderr)
+        return 1
     finally:
         if server is not None:
             app_server.stop(server.proc)

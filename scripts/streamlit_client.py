@@ -13,7 +13,8 @@ One :class:`Tab` is one browser tab:
   included, a button's trigger only in the message of its click), the cached message
   hashes and the browser context;
 - the answers: ``new_session`` starts a run (with its run id and, for a fragment run,
-  its fragment ids), deltas build the page tree by delta path, ``script_finished`` ends
+  its fragment ids), deltas build the page tree by delta path (``streamlit_page`` reads
+  them), ``script_finished`` ends
   the run and, like the frontend, then drops the elements that run did not redraw (only
   inside the fragments it ran, for a fragment run) and the states of widgets that are
   gone; ``page_info_changed`` replaces the query string; ``ref_hash`` messages are
@@ -38,13 +39,24 @@ import time
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
-from streamlit.proto.Element_pb2 import Element
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit_page import (
+    MAIN,
+    Item,
+    Node,
+    Widget,
+    element_text,
+    is_error,
+    item_of,
+    media_urls,
+    url_value,
+    widget_of,
+    widget_state,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
@@ -54,7 +66,6 @@ XSRF_COOKIE = "_streamlit_xsrf"
 NO_XSRF_TOKEN = "PLACEHOLDER_AUTH_TOKEN"  # what the frontend sends without the cookie
 HTTP_CONNECTIONS = 6  # a browser's connections per host
 KEEP_ALIVE_S = 4.0  # idle connections older than this are not reused (uvicorn closes at 5)
-MAIN, SIDEBAR = 0, 1  # the first number of a delta path: the page's root containers
 
 
 # ------------------------------------------------------------------------ loopback
@@ -222,232 +233,6 @@ class Http:
         self._idle.clear()
 
 
-# --------------------------------------------------------------------- the page tree
-@dataclass
-class Node:
-    """What sits at one delta path: an element, or a block (a container) when
-    ``element`` is None."""
-
-    element: Element | None
-    fragment_id: str  # the fragment that drew it ("" outside fragments)
-    script_hash: str  # the script that drew it: the main script (app.py) or a page's
-    run_id: str  # the run that drew it last
-
-    @property
-    def kind(self) -> str:
-        if self.element is None:
-            return "block"
-        return self.element.WhichOneof("type") or ""
-
-
-@dataclass(frozen=True)
-class Widget:
-    """A widget on the page, as far as a simulated user needs to know it."""
-
-    id: str
-    kind: str  # slider, select_slider, selectbox, radio, checkbox, toggle, button, ...
-    label: str
-    path: tuple[int, ...]
-    fragment_id: str
-    script_hash: str
-    disabled: bool
-    options: tuple[str, ...] = ()  # select_slider, selectbox, radio
-    low: float = 0.0  # slider, number_input
-    high: float = 0.0
-    step: float = 1.0
-    integer: bool = False
-    query_key: str | None = None  # bound to this URL parameter (bind="query-params")
-
-    @property
-    def in_main(self) -> bool:
-        return self.path[0] == MAIN
-
-
-WIDGET_KINDS = {
-    "slider",
-    "selectbox",
-    "radio",
-    "checkbox",
-    "number_input",
-    "button",
-    "text_input",
-    "text_area",
-    "multiselect",
-    "file_uploader",
-}
-
-
-def widget_of(node_path: tuple[int, ...], node: Node) -> Widget | None:
-    """The widget a node holds, or None."""
-    e = node.element
-    kind = node.kind
-    if e is None or kind not in WIDGET_KINDS:
-        return None
-    proto = getattr(e, kind)
-    fields = proto.DESCRIPTOR.fields_by_name
-    bound = "query_param_key" in fields and proto.HasField("query_param_key")
-    common = dict(
-        id=proto.id,
-        label=proto.label,
-        path=node_path,
-        fragment_id=node.fragment_id,
-        script_hash=node.script_hash,
-        disabled=bool(getattr(proto, "disabled", False)),
-        query_key=proto.query_param_key if bound else None,
-    )
-    if kind == "slider":
-        if proto.type == proto.Type.SELECT_SLIDER:
-            return Widget(kind="select_slider", options=tuple(proto.options), **common)
-        return Widget(
-            kind="slider",
-            low=proto.min,
-            high=proto.max,
-            step=proto.step or 1.0,
-            integer=proto.data_type == proto.DataType.INT,
-            **common,
-        )
-    if kind in ("selectbox", "radio", "multiselect"):
-        return Widget(kind=kind, options=tuple(proto.options), **common)
-    if kind == "checkbox":
-        return Widget(kind="toggle" if proto.type == proto.StyleType.TOGGLE else kind, **common)
-    if kind == "number_input":
-        return Widget(
-            kind=kind,
-            low=proto.min if proto.has_min else float("-inf"),
-            high=proto.max if proto.has_max else float("inf"),
-            step=proto.step or 1.0,
-            integer=proto.data_type == proto.DataType.INT,
-            **common,
-        )
-    return Widget(kind=kind, **common)
-
-
-def _given(proto, name: str) -> bool:
-    """Whether a field holds a value (always, for fields without presence)."""
-    f = proto.DESCRIPTOR.fields_by_name[name]
-    return proto.HasField(name) if f.has_presence else True
-
-
-def widget_state(element: Element) -> WidgetState | None:
-    """The state the frontend holds for a widget it has just been sent: the value the
-    server set (``set_value``) or else the widget's default; None for widgets that hold
-    no state until used (buttons)."""
-    kind = element.WhichOneof("type")
-    if kind not in WIDGET_KINDS:
-        return None
-    proto = getattr(element, kind)
-    ws = WidgetState(id=proto.id)
-    set_value = getattr(proto, "set_value", False)
-    if kind == "slider":
-        if proto.type == proto.Type.SELECT_SLIDER:
-            if set_value and proto.raw_value:
-                ws.string_array_value.data.extend(proto.raw_value)
-            else:
-                ws.string_array_value.data.extend(proto.options[int(i)] for i in proto.default)
-        else:
-            ws.double_array_value.data.extend(proto.value if set_value else proto.default)
-    elif kind in ("selectbox", "radio"):
-        if set_value and _given(proto, "raw_value"):
-            ws.string_value = proto.raw_value
-        elif _given(proto, "default") and 0 <= proto.default < len(proto.options):
-            ws.string_value = proto.options[proto.default]
-        else:
-            return None  # nothing selected
-    elif kind == "multiselect":
-        chosen = proto.raw_values if set_value else [proto.options[i] for i in proto.default]
-        ws.string_array_value.data.extend(chosen)
-    elif kind == "checkbox":
-        ws.bool_value = proto.value if set_value else proto.default
-    elif kind == "number_input":
-        value = proto.value if set_value and _given(proto, "value") else proto.default
-        if proto.data_type == proto.DataType.INT:
-            ws.int_value = int(value)
-        else:
-            ws.double_value = value
-    elif kind in ("text_input", "text_area"):
-        ws.string_value = proto.value if set_value and _given(proto, "value") else proto.default
-    elif kind == "file_uploader":
-        ws.file_uploader_state_value.SetInParent()
-    else:  # buttons: a trigger, sent only with the click
-        return None
-    return ws
-
-
-def url_value(ws: WidgetState) -> str | list[str]:
-    """How the frontend writes a bound widget's state into the URL (numbers as the
-    server formats them: 5.0 -> "5")."""
-
-    def number(v: float) -> str:
-        return str(int(v)) if v == int(v) else str(v)
-
-    which = ws.WhichOneof("value")
-    if which == "double_array_value":
-        values = [number(v) for v in ws.double_array_value.data]
-    elif which == "string_array_value":
-        values = list(ws.string_array_value.data)
-    elif which == "bool_value":
-        return "true" if ws.bool_value else "false"
-    elif which == "double_value":
-        return number(ws.double_value)
-    elif which == "int_value":
-        return str(ws.int_value)
-    else:
-        return str(getattr(ws, which)) if which else ""
-    return values[0] if len(values) == 1 else values
-
-
-def element_text(element: Element) -> str:
-    """The readable text of an element ("" for those without)."""
-    kind = element.WhichOneof("type")
-    if kind in ("markdown", "text", "heading"):
-        return getattr(element, kind).body
-    if kind == "alert":
-        return element.alert.body
-    if kind == "progress":
-        return element.progress.text
-    if kind == "exception":
-        return f"{element.exception.type}: {element.exception.message}"
-    if kind == "metric":
-        return f"{element.metric.label}: {element.metric.body}"
-    if kind == "toast":
-        return element.toast.body
-    if kind == "imgs":
-        return " | ".join(img.caption for img in element.imgs.imgs if img.caption)
-    return ""
-
-
-class Item(NamedTuple):
-    """An element as text: its kind (an alert's with its format: ``alert.success``),
-    its text, and a progress bar's value (0-100; None for other elements)."""
-
-    kind: str
-    text: str
-    value: int | None = None
-
-
-def item_of(element: Element) -> Item:
-    kind: str = element.WhichOneof("type") or ""
-    if kind == "alert":
-        kind = f"alert.{element.alert.Format.Name(element.alert.format).lower()}"
-    value = element.progress.value if kind == "progress" else None
-    return Item(kind, element_text(element), value)
-
-
-def media_urls(element: Element) -> list[str]:
-    """The ``/media/...`` files an element shows (the ones a browser loads at once)."""
-    if element.WhichOneof("type") == "imgs":
-        return [img.url for img in element.imgs.imgs if img.url.startswith("/media/")]
-    return []
-
-
-def is_error(element: Element) -> bool:
-    """An exception element, or an alert in the error format."""
-    kind = element.WhichOneof("type")
-    return kind == "exception" or (
-        kind == "alert" and element.alert.format == element.alert.Format.ERROR
-    )
-
-
 # ------------------------------------------------------------------------- the tab
 @dataclass
 class Response:
@@ -457,6 +242,7 @@ class Response:
     status: str  # the run's ScriptFinishedStatus name
     media: int  # images this request made the tab load
     media_failed: int
+    run_seconds: float  # of which: until the run finished (the rest: loading images)
 
 
 @dataclass
@@ -532,6 +318,11 @@ class Tab:
         self._max_cache_age = 2
         self._favicon = ""
         self._closed: BaseException | None = None
+
+    @property
+    def closed(self) -> BaseException | None:
+        """Why the websocket closed (None while it is open)."""
+        return self._closed
 
     # ---------------------------------------------------------------- connection
     async def open(self, query: str = "") -> Response:
@@ -611,6 +402,7 @@ class Tab:
         pending = await self._send(state, fragment_id)
         try:
             status = await asyncio.wait_for(asyncio.shield(pending.done), self.timeout)
+            run_seconds = time.perf_counter() - pending.sent
             remaining = self.timeout - (time.perf_counter() - pending.sent)
             results = await asyncio.wait_for(
                 asyncio.gather(*pending.fetches, return_exceptions=True), max(remaining, 0.1)
@@ -621,7 +413,9 @@ class Tab:
             if pending in self._pending:
                 self._pending.remove(pending)
         failed = sum(1 for r in results if r is not True)
-        return Response(time.perf_counter() - pending.sent, status, len(pending.fetches), failed)
+        return Response(
+            time.perf_counter() - pending.sent, status, len(pending.fetches), failed, run_seconds
+        )
 
     async def _send(self, state: ClientState, fragment_id: str, waited: bool = True) -> _Pending:
         """Registers the request (before sending: its answer may be read at once)."""
@@ -798,7 +592,8 @@ class Tab:
         self.media_loaded.add(url)
         task = asyncio.ensure_future(self._load(url))
         for p in self._pending:
-            p.fetches.append(task)
+            if not p.done.done():
+                p.fetches.append(task)
 
     async def _load(self, url: str) -> bool:
         try:

@@ -16,6 +16,7 @@ import random
 import classroom_load as load
 import pytest
 import streamlit_client as client
+import streamlit_page as page
 from streamlit.proto.Element_pb2 import Element
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.Slider_pb2 import Slider
@@ -226,7 +227,7 @@ def test_a_request_is_answered_by_the_first_run_that_starts_after_it_and_complet
         tab, _, _ = offline_tab()
         tab.pages = [client.Page("home", "Home", ""), client.Page("train", "Train", "train")]
         tab.page_hash, tab.query = "train", {"b": "2", "a": "1"}
-        w = client.Widget(
+        w = page.Widget(
             id="w",
             kind="slider",
             label="w",
@@ -263,7 +264,7 @@ def test_a_request_is_answered_by_the_first_run_that_starts_after_it_and_complet
 # --------------------------------------------------------- the simulated users
 def test_new_values_stay_on_the_widgets_grid_and_differ():
     rng = random.Random(1)
-    level = client.Widget(
+    level = page.Widget(
         id="l",
         kind="slider",
         label="l",
@@ -285,7 +286,7 @@ def test_new_values_stay_on_the_widgets_grid_and_differ():
     both = load.new_state(level, WidgetState(id="l", double_array_value={"data": [0.1, 0.2]}), rng)
     low, high = both.double_array_value.data
     assert low <= high
-    size = client.Widget(
+    size = page.Widget(
         id="s",
         kind="select_slider",
         label="s",
@@ -298,7 +299,7 @@ def test_new_values_stay_on_the_widgets_grid_and_differ():
     now = load.option_state(size, "300")
     assert list(load.new_state(size, now, rng).string_array_value.data) == ["1,000"]
     assert list(load.option_state(size, "900").string_array_value.data) == ["1,000"]
-    only = client.Widget(
+    only = page.Widget(
         id="o",
         kind="selectbox",
         label="o",
@@ -329,7 +330,7 @@ def test_new_values_stay_on_the_widgets_grid_and_differ():
     ],
 )
 def test_the_trainers_state_is_read_from_the_page(items, expected):
-    seen = load.training_state([client.Item(*i) for i in items])
+    seen = load.training_state([page.Item(*i) for i in items])
     assert (seen.state, seen.place, seen.progress) == expected
 
 
@@ -370,7 +371,7 @@ def test_a_slider_move_reaches_the_app_and_brings_new_images(app_server):
             assert moved.media >= len(after) and moved.media_failed == 0
             assert set(after) <= tab.media_loaded
             assert (await tab.http.get(after[0], 10)).startswith(b"\x89PNG")
-            assert tab.query["home_index"] == client.url_value(state)
+            assert tab.query["home_index"] == page.url_value(state)
             assert [t.text for t in tab.texts() if "PSNR" in t.text] != captions
 
             # a widget inside a fragment reruns that fragment only
@@ -393,7 +394,7 @@ def test_a_slider_move_reaches_the_app_and_brings_new_images(app_server):
 def test_a_short_classroom_run_with_a_trainer(app_server, tmp_path):
     out = tmp_path / "report.json"
     argv = ["--url", app_server.url, "--students", "2", "--trainers", "1"]
-    argv += ["--duration", "12", "--ramp", "1", "--think", "0.3", "--moves", "2"]
+    argv += ["--warmup", "--duration", "10", "--ramp", "1", "--think", "0.3", "--moves", "2"]
     argv += ["--train-images", "300", "--train-epochs", "2", "--json", str(out), "--quiet"]
     code = load.main(argv)
     report = json.loads(out.read_text())
