@@ -15,7 +15,8 @@ Every step is timed from sending the request to the end of the run that answers 
 AND the images that run shows being loaded (``Response.seconds``). Students' and
 trainers' steps are reported apart (a trainer's steps after its training count as a
 student's). Errors: exception elements, error alerts, images that failed to load, a
-websocket that closed, a step without answer within ``--timeout``. The trainer's state
+websocket that closed, a step without answer within ``--timeout``, and tracebacks in
+the log of a server it started itself (``--start-server``). The trainer's state
 is read from the page: queued ("Waiting for a free trainer", "place K of N"), running
 (a progress bar whose text starts "Epoch"), finished (a success alert with "Done" or
 "Stopped early"), refused (a warning with "queue is full" or "already running"),
@@ -806,6 +807,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if server is not None:
             app_server.stop(server.proc)
+    if server is not None:  # a traceback in its log is an error the pages may not show
+        tracebacks = server.log.read_text(errors="replace").count("Traceback")
+        result["server_log"] = str(server.log)
+        if tracebacks:
+            result["errors"] += tracebacks
+            result["errors_by_kind"]["server_log"] = tracebacks
+            result["error_examples"].append(
+                f"server_log: {tracebacks} traceback(s) in {server.log}"
+            )
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n")
