@@ -32,15 +32,14 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import app_server  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -128,12 +127,6 @@ class Session:
     trained: bool = False
     slider_ok: bool = True
     wall: float = 0.0  # seconds from opening the page to the end of its checks
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -408,54 +401,32 @@ def main(argv: list[str] | None = None) -> int:
             env["CONVAE_DATA_DIR"] = str(shared)
     if args.checkpoints:
         env["CONVAE_CHECKPOINT_DIR"] = str(Path(args.checkpoints).resolve())
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = app_server.free_port()
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"convae-load-test-{port}.log"
     start = time.monotonic()
     timing_path = log_path.with_suffix(".runs")
     timing_path.unlink(missing_ok=True)
     launcher = (
-        [sys.executable, "-c", TIMED_SERVER, str(timing_path)]
-        if args.server_timing
-        else [sys.executable, "-m", "streamlit"]
+        [sys.executable, "-c", TIMED_SERVER, str(timing_path)] if args.server_timing else None
     )
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [
-                *launcher,
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    try:
+        started = app_server.start(
+            env,
+            log_path,
+            port=port,
+            launcher=launcher,
             # before Python starts: every thread of the server inherits the mask
             preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None,
         )
+    except app_server.ServerError as e:
+        raise SystemExit(str(e)) from None
+    server, url = started.proc, started.url
     if server_cpus:
         os.sched_setaffinity(0, browser_cpus)  # the browsers, launched later, inherit it
     sampler = RssSampler(server.pid)
     sampler.start()
     warm_mark: list[float] = []
     try:
-        up_by = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > up_by:
-                raise SystemExit(f"streamlit did not start; see {log_path}")
-            time.sleep(0.5)
         if args.nice:
             os.nice(args.nice)  # after the server started: it keeps the normal priority
         deadline = time.monotonic() + args.deadline
@@ -466,12 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         end_rss = sampler.rss_mb()
         sampler.done.set()
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
+        app_server.stop(server)
     wall = time.monotonic() - start
 
     moves = [m for s in sessions for m in s.moves]

@@ -23,38 +23,25 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import app_server  # scripts/app_server.py: the one way the app is started
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, what: str, timeout_s: float = 120) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, what: str, timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    return
-        except OSError:
-            pass
+    while not app_server.is_up(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not answer {url}/_stcore/health")
         time.sleep(0.25)
-    raise SystemExit(f"{what} did not answer {url}/_stcore/health in {timeout_s:.0f} s")
 
 
 def nginx_config(listen_port: int, replica_ports: list[int], prefix: Path) -> str:
@@ -86,29 +73,15 @@ def replicas(
     }
     procs: list[subprocess.Popen] = []
     try:
-        ports = [free_port() for _ in range(n)]
-        for i, p in enumerate(ports):
-            log = open(folder / f"replica-{i}.log", "wb")  # noqa: SIM115 (closed with the process)
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "streamlit",
-                        "run",
-                        "app.py",
-                        "--server.headless=true",
-                        f"--server.port={p}",
-                        "--server.address=127.0.0.1",
-                    ],
-                    cwd=REPO,
-                    env={**os.environ, **shared},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        for i, (p, proc) in enumerate(zip(ports, procs, strict=True)):
-            wait_healthy(f"http://127.0.0.1:{p}", proc, f"replica {i} (see {folder})")
+        started = []
+        for i in range(n):
+            try:
+                replica = app_server.start(shared, folder / f"replica-{i}.log", timeout_s=120)
+            except app_server.ServerError as e:
+                raise SystemExit(f"replica {i} did not start: {e}") from None
+            started.append(replica)
+            procs.append(replica.proc)
+        ports = [r.port for r in started]
         conf = folder / "nginx.conf"
         conf.write_text(nginx_config(port, ports, folder))
         front = subprocess.Popen(
@@ -118,7 +91,7 @@ def replicas(
         )
         procs.append(front)
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, front, f"nginx (see {folder}/error.log)", timeout_s=20)
+        wait_healthy(url, front, f"nginx (see {folder}/error.log)")
         yield url, procs[:-1]
     finally:
         for proc in procs:

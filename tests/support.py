@@ -1,5 +1,6 @@
 """Setup shared by the test modules: where the data is, a copy of it, what "unchanged"
-means for a folder, a free port, a real Streamlit server and an in-process app.
+means for a folder, a real Streamlit server (started by ``scripts/app_server.py``) and
+an in-process app.
 
 The fixtures built on these live in ``conftest.py``; modules import from here only what
 they call directly.
@@ -10,12 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import stat
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +23,11 @@ import torch
 from convae.data import DATASETS
 
 REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts"
+if str(SCRIPTS) not in sys.path:  # the launch helper and the load generator live there
+    sys.path.append(str(SCRIPTS))
+import app_server  # noqa: E402
+
 APP_TIMEOUT_S = 120  # per AppTest script run; the first one of a process loads MNIST
 
 
@@ -95,58 +98,20 @@ def wait_until(condition, timeout: float = 60.0) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str], log: Path, start_timeout_s: float = 90) -> Iterator[str]:
     """``streamlit run app.py`` on a free loopback port, with ``env`` added to this
     process's environment and its output in ``log``; yields the URL once it answers."""
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield url
+        server = app_server.start(env, log, timeout_s=start_timeout_s)
+    except app_server.ServerError as e:
+        pytest.fail(str(e))
+    try:
+        yield server.url
     finally:
         # killed, not stopped: its output is in the log already, and a graceful stop
         # takes Streamlit a second of waiting
-        proc.kill()
-        proc.wait(timeout=20)
+        app_server.stop(server.proc, kill=True)
 
 
 @contextlib.contextmanager

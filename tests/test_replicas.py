@@ -12,7 +12,8 @@ import urllib.request
 from http.cookies import SimpleCookie
 
 import pytest
-from support import REPO, free_port, missing
+from app_server import free_port
+from support import REPO, missing
 
 
 def serve_replicas():
