@@ -101,10 +101,16 @@ def summary(values: Sequence[float]) -> dict:
 
 
 # -------------------------------------------------------------- the simulated users
-def new_state(widget: Widget, current: WidgetState | None, rng: random.Random) -> WidgetState:
+def new_state(
+    widget: Widget,
+    current: WidgetState | None,
+    rng: random.Random,
+    avoid: re.Pattern[str] | None = None,
+) -> WidgetState:
     """Another value for ``widget`` than ``current``, as a user would pick it: a point
     of a slider's grid (both ends of a range slider, in order), another option, a
-    number in range, the other side of a toggle.
+    number in range, the other side of a toggle. A select box's or radio's options that
+    match ``avoid`` are never picked (e.g. a dataset this server does not have).
 
     Raises:
         ValueError: the widget has nothing else to choose (one option, one position).
@@ -153,7 +159,10 @@ def new_state(widget: Widget, current: WidgetState | None, rng: random.Random) -
             ws.string_array_value.data.extend(choice)
             return ws
         chosen = current.string_value if current else None
-        ws.string_value = rng.choice([o for o in widget.options if o != chosen])
+        others = [o for o in widget.options if o != chosen and not (avoid and avoid.search(o))]
+        if not others:
+            raise ValueError(f"{widget.label!r} has no other option to pick")
+        ws.string_value = rng.choice(others)
         return ws
     if widget.kind in ("toggle", "checkbox"):
         ws.bool_value = not (current.bool_value if current else False)
@@ -257,6 +266,7 @@ class Run:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        self.avoid = re.compile(args.avoid) if getattr(args, "avoid", None) else None
         self.t0 = time.monotonic()
         self.cpu0 = time.process_time()
         self.until = self.t0 + args.duration  # no new step after this
@@ -366,7 +376,7 @@ class Session:
             if w.kind not in MOVABLE:
                 continue
             try:
-                state = new_state(w, self.tab.states.get(w.id), self.rng)
+                state = new_state(w, self.tab.states.get(w.id), self.rng, self.run.avoid)
             except ValueError:
                 continue
             await self.step("widget", self.tab.change(w, state), _what(w, state))
@@ -763,6 +773,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "first loads of data and models stay out of the figures",
     )
     p.add_argument("--seed", type=int, default=0, help="of the users' choices")
+    p.add_argument(
+        "--avoid",
+        metavar="REGEX",
+        help="never pick a select box or radio option matching this (e.g. CIFAR when "
+        "the server has no CIFAR-10: choosing it shows a 'not on this server' alert)",
+    )
     p.add_argument("--json", metavar="PATH", help="write the report here (default: stdout)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table row too")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 import random
+import re
 
 import classroom_load as load
 import pytest
@@ -298,6 +299,21 @@ def test_new_values_stay_on_the_widgets_grid_and_differ():
     )
     now = load.option_state(size, "300")
     assert list(load.new_state(size, now, rng).string_array_value.data) == ["1,000"]
+    data = page.Widget(
+        id="d",
+        kind="selectbox",
+        label="Dataset",
+        path=(0,),
+        fragment_id="",
+        script_hash="",
+        disabled=False,
+        options=("MNIST", "Fashion-MNIST", "CIFAR-10"),
+    )
+    avoid = re.compile("CIFAR")
+    picks = {load.new_state(data, None, rng, avoid).string_value for _ in range(30)}
+    assert picks == {"MNIST", "Fashion-MNIST"}  # a dataset the server lacks is never picked
+    only = load.new_state(data, WidgetState(id="d", string_value="Fashion-MNIST"), rng, avoid)
+    assert only.string_value == "MNIST"
     assert list(load.option_state(size, "900").string_array_value.data) == ["1,000"]
     only = page.Widget(
         id="o",
