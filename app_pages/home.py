@@ -130,7 +130,7 @@ with right:
         )
 
 st.subheader("Where next")
-links = st.columns(5)
+links = st.columns(len(nav.PAGES) - 1)  # one per page after Home
 for col, page in zip(links, nav.PAGES[1:], strict=True):
     with col:
         st.page_link(page.file, label=page.title, icon=page.icon)

@@ -44,6 +44,7 @@ def init_state() -> None:
         "pending_select": None,  # (dataset, arch, model_id) to apply before the sidebar
         "upload_message": None,  # (level, text) about the last checkpoint upload
         "present": False,  # presenter mode (the sidebar's toggle; ?present=1 in a link)
+        "latent_hit": None,  # index of the test image whose point was clicked on the map
     }
     for key, value in defaults.items():
         if key not in st.session_state:
