@@ -52,6 +52,15 @@ def latent_map(model_key: str, dataset: str, n: int, _model) -> PCA:
     return code_map(all_codes(model_key, dataset, _model)[:n])
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def tile_images(model_key: str, dataset: str, n: int, g: int, extent: tuple, _model, _pca):
+    """The g x g decodings over ``extent`` of the map of the first n images (the map
+    follows from the model and n): 20x20 tiles take ~0.1 s to decode, so each is made
+    once."""
+    with state.inference():
+        return decoding_grid(_model, _pca, extent, g).clamp(0, 1)
+
+
 c_n, c_a, c_b, _ = st.columns([1.3, 1, 1, 1.7])
 n = c_n.select_slider(
     "Test images on the map", [500, 1000, 2000, 5000, 10000], 2000, key="latent_n", bind=URL
@@ -167,7 +176,7 @@ map_and_point()
 def decodings():
     st.subheader("The map of decodings")
     c_g, c_f = st.columns([2, 1], vertical_alignment="bottom")
-    g = c_g.slider("Tiles per side", 4, 24, 12, key="latent_grid", bind=URL)
+    g = c_g.slider("Tiles per side", 4, 20, 12, key="latent_grid", bind=URL)
     frame = c_f.checkbox(
         "Frame the empty tiles",
         True,
@@ -175,8 +184,7 @@ def decodings():
         bind=URL,
         help="A red frame marks each tile where none of the map's test images lies.",
     )
-    with state.inference():
-        tiles = decoding_grid(ref.model, pca, extent, g).clamp(0, 1)
+    tiles = tile_images(ref.key, dataset, n, g, extent, ref.model, pca)
     empty = cell_counts(pca.points, extent, g) == 0
     if frame:
         tiles = framed(tiles, empty)

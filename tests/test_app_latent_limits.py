@@ -143,11 +143,11 @@ def unknown_group(at) -> str:
 
 def test_each_kind_of_unknown_images_gets_its_own_separation(shipped):
     at = new_app("app_pages/limits.py")
-    assert unknown_group(at) == "Fashion-MNIST (clothes): test images (1,000)"
+    assert unknown_group(at) == "Fashion-MNIST (clothes): test images (500)"
     auc = {"fashion-mnist": float(metrics(at)["ROC AUC"])}
     at.selectbox(key="limits_source").set_value("noise").run()
     assert_clean(at)
-    assert unknown_group(at) == "MNIST (handwritten digits) test images with noise (1,000)"
+    assert unknown_group(at) == "MNIST (handwritten digits) test images with noise (500)"
     auc["noise 0.3"] = float(metrics(at)["ROC AUC"])
     at.slider(key="limits_level").set_value(0.05).run()
     assert_clean(at)
@@ -155,7 +155,7 @@ def test_each_kind_of_unknown_images_gets_its_own_separation(shipped):
     assert auc["noise 0.05"] < auc["noise 0.3"] - 0.1  # faint noise hides better
     at.selectbox(key="limits_source").set_value("random").run()
     assert_clean(at)
-    assert unknown_group(at) == "Random pixels (1,000)"
+    assert unknown_group(at) == "Random pixels (500)"
     assert float(metrics(at)["ROC AUC"]) > 0.99 and auc["fashion-mnist"] > 0.9
 
 
