@@ -115,7 +115,7 @@ with right:
     st.metric(
         "Code size",
         f"{comp.code_size} values",
-        f"{comp.ratio:.0%} of the {comp.input_size}-value input",
+        f"{comp.ratio_text} of the {comp.input_size}-value input",
         delta_color="off",
         delta_arrow="off",
     )

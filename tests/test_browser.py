@@ -195,12 +195,6 @@ def test_every_page_opens_and_a_slider_moves_without_errors(browser, app_server,
                     "e => e.scrollIntoView({block: 'start'})"
                 )
                 screenshot(page, shots / "compare-checkerboard.png", settle_ms=500)
-            if name == "limits":  # the unknown images against the known ones
-                page.get_by_text("Can the error spot images it never learned?").first.evaluate(
-                    "e => e.scrollIntoView({block: 'start'})"
-                )
-                page.mouse.move(5, 5)
-                screenshot(page, shots / "limits-unknown.png", settle_ms=500)
             if name == "train":  # a short run to its end: the loss curve and samples
                 since = runs.mark()
                 main.get_by_role("button", name="Start training").click()
@@ -369,20 +363,22 @@ def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, a
 
 def test_a_click_on_empty_space_of_the_latent_map_decodes_that_point(browser, app_server, shots):
     """Plotly reports clicks on points only: the map's invisible grid makes empty space a
-    point too. A click near the map's top-right corner (no test image there) must put
-    that spot's coordinates in the inputs and show the decoder's image for it."""
+    point too. On the 2-value model's map (the code itself), a click near the bottom-right
+    corner (no test image there) must put that spot's coordinates in the inputs and show
+    the decoder's image for exactly that code."""
     page = browser.new_page(viewport=VIEWPORT)
     try:
         runs = Runs(page)
-        page.goto(f"{app_server.url}/latent")
+        page.goto(f"{app_server.url}/latent?arch=conv-2d&model=mnist-conv-2d")
         settle(page, runs)
+        assert page.get_by_text("the point is the code").count() == 1
         plot = page.locator(".st-key-latent_map .js-plotly-plot")
         x_range, y_range = plot.evaluate(
             "p => [p._fullLayout.xaxis.range, p._fullLayout.yaxis.range]"
         )
         area = page.locator(".st-key-latent_map .nsewdrag").first.bounding_box()
         assert area is not None
-        fx, fy = 0.97, 0.04  # of the plot area, from its top-left
+        fx, fy = 0.97, 0.96  # of the plot area, from its top-left
         want_x = x_range[0] + fx * (x_range[1] - x_range[0])
         want_y = y_range[1] - fy * (y_range[1] - y_range[0])
         decoded = page.get_by_text(re.compile(r"^decoded at \("))
@@ -418,5 +414,49 @@ def test_a_click_on_empty_space_of_the_latent_map_decodes_that_point(browser, ap
             "e => e.scrollIntoView({block: 'start'})"
         )
         screenshot(page, shots / "latent-decodings.png", settle_ms=500)
+    finally:
+        page.close()
+
+
+def test_the_alarm_threshold_moves_the_detection_figures(browser, app_server, shots):
+    """What it cannot reconstruct: the threshold slider, moved with the keyboard, changes
+    the false alarms and detection rate, and the ROC AUC (all thresholds) stays."""
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/limits")
+        settle(page, runs)
+        cards = page.locator('[data-testid="stMain"] [data-testid="stMetric"]')
+
+        def figures() -> dict[str, str]:
+            return {
+                c.locator('[data-testid="stMetricLabel"]').inner_text().strip(): c.locator(
+                    '[data-testid="stMetricValue"]'
+                ).inner_text()
+                for c in cards.all()
+            }
+
+        cards.filter(has_text="ROC AUC").wait_for(timeout=SETTLE_TIMEOUT_MS)
+        before = figures()
+        assert before["False alarms"] == "5.0%"
+        page.get_by_text("Can the error spot images it never learned?").first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        thumb = page.get_by_role("slider", name=re.compile(r"^Alarm threshold"))
+        thumb.focus()
+        mark = runs.mark()
+        for _ in range(30):  # 95.0 -> 92.0
+            page.keyboard.press("ArrowLeft")
+        settle(page, runs, mark)
+        after = figures()
+        assert after["False alarms"] == "8.0%", after
+        assert float(after["Detected"].rstrip("%")) >= float(before["Detected"].rstrip("%"))
+        assert after["ROC AUC"] == before["ROC AUC"]
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "limits-unknown.png", settle_ms=500)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
+        screenshot(page, shots / "limits.png", settle_ms=500)
     finally:
         page.close()
