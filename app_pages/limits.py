@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from convae import DatasetError, Noise
-from convae.data import DATASETS
+from convae.data import DATASETS, on_disk
 from convae.figures import error_histogram, roc_figure
 from convae.outliers import (
     detection_at,
@@ -102,12 +102,13 @@ st.caption(
 
 def sources() -> dict[str, str]:
     """Kinds of images the model never learned, by id: the other datasets of the same
-    picture size, the test images with noise, random pixels, uploads."""
+    picture size that this server has, the test images with noise, random pixels,
+    uploads."""
     shape = DATASETS[dataset].shape
     out = {
         name: f"{state.DATASET_LABELS.get(name, name)}: test images"
         for name, info in DATASETS.items()
-        if name != dataset and info.shape == shape
+        if name != dataset and info.shape == shape and on_disk(name)
     }
     out["noise"] = f"{label} test images with noise"
     out["random"] = "Random pixels"
