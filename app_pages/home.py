@@ -120,7 +120,7 @@ with t_layers:
         st.metric(
             "Code size",
             f"{comp.code_size} values",
-            f"{comp.ratio:.0%} of the {comp.input_size}-value input",
+            f"{comp.ratio_text} of the {comp.input_size}-value input",
             delta_color="off",
             delta_arrow="off",
         )
@@ -170,7 +170,7 @@ with t_load:
     )
 
 st.subheader("Where next")
-links = st.columns(5)
+links = st.columns(len(nav.PAGES) - 1)  # one per page after Home
 for col, page in zip(links, nav.PAGES[1:], strict=True):
     with col:
         st.page_link(page.file, label=page.title, icon=page.icon)

@@ -219,6 +219,13 @@ def _provided(info: DatasetInfo, root: Path) -> bool:
     return False
 
 
+def on_disk(name: str) -> bool:
+    """Whether dataset ``name``'s files are at hand (in the data folder, or bundled), so
+    that loading it needs no download: for offering it only where it loads at once."""
+    info = _info(name)
+    return _provided(info, source_root(name)) or (info.bundled and _provided(info, BUNDLED_DIR))
+
+
 def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetError:
     """A short message that says what to do; the underlying error goes to the log."""
     log.info("%s could not be loaded from %s: %s", info.name, root, cause)

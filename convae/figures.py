@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.colors
@@ -344,6 +346,10 @@ def sweep_figure(
     return fig
 
 
+MAP_GRID = (40, 30)  # columns, rows of the map's invisible click targets
+HERE_COLOUR = "#d62728"
+
+
 def latent_figure(
     pca: PCA,
     labels: torch.Tensor,
@@ -351,18 +357,41 @@ def latent_figure(
     indices: torch.Tensor | None = None,
     marks: Sequence[tuple[str, float, float]] = (),
     path: bool = False,
+    extent: tuple[float, float, float, float] | None = None,
+    here: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """The codes' 2-D PCA projection, one colour per class; hover shows label and index.
+    """The codes' 2-D map, one colour per class; hover shows label and index.
 
     Args:
         marks: extra labelled points (name, x, y), e.g. the two interpolation ends.
         path: join the marks with a dashed line (the straight path between two codes
             projects to a straight line, PCA being linear).
+        extent: (x0, x1, y0, y1); if given, the whole box is clickable: an invisible
+            grid of points under the scatter (a click event reports only points, and
+            empty space has none), and the axes show exactly that box.
+        here: a point to mark with a cross (the point last decoded).
     """
     pts = pca.points.numpy()
     label_of = labels.numpy()
     idx = np.arange(len(pts)) if indices is None else indices.numpy()
     fig = go.Figure()
+    if extent is not None:
+        cols, rows = MAP_GRID
+        x0, x1, y0, y1 = extent
+        gx, gy = np.meshgrid(np.linspace(x0, x1, cols), np.linspace(y0, y1, rows))
+        fig.add_trace(
+            go.Scatter(
+                x=gx.ravel(),
+                y=gy.ravel(),
+                mode="markers",
+                name="empty space",
+                showlegend=False,
+                # invisible but still a target: plotly finds hovered points by distance
+                marker=dict(size=2, opacity=0),
+                unselected=dict(marker=dict(opacity=0)),
+                hovertemplate="(%{x:.2f}, %{y:.2f}): click to decode<extra></extra>",
+            )
+        )
     # WebGL only when SVG would be slow: it draws above SVG and would hide the marks
     scatter = go.Scattergl if len(pts) > 5000 else go.Scatter
     for c, name in enumerate(classes):
@@ -376,6 +405,8 @@ def latent_figure(
                 mode="markers",
                 name=f"{c}: {name}",
                 marker=dict(size=6, opacity=0.75),
+                # a click selects one point; the others must not fade as plotly's do
+                unselected=dict(marker=dict(opacity=0.75)),
                 customdata=idx[keep],
                 hovertemplate=f"class {c} ({name})<br>test image #%{{customdata}}<extra></extra>",
             )
@@ -407,13 +438,200 @@ def latent_figure(
                 hoverinfo="skip",
             )
         )
+    if here is not None:
+        fig.add_trace(
+            scatter(
+                x=[here[0]],
+                y=[here[1]],
+                mode="markers",
+                marker=dict(size=20, symbol="x-thin-open", color=HERE_COLOUR, line=dict(width=4)),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     e1, e2 = pca.explained
+    if pca.projected:
+        titles = f"PC 1 ({e1:.0%} of the code's variance)", f"PC 2 ({e2:.0%})"
+    else:
+        titles = "code value 1", "code value 2"
     fig.update_layout(
-        xaxis_title=f"PC 1 ({e1:.0%} of the code's variance)",
-        yaxis_title=f"PC 2 ({e2:.0%})",
+        xaxis_title=titles[0],
+        yaxis_title=titles[1],
         height=560,
         margin=dict(l=10, r=10, t=30, b=10),
         legend=dict(title="class", itemsizing="constant"),
+        hovermode="closest",
+    )
+    if extent is not None:
+        fig.update_xaxes(range=[extent[0], extent[1]])
+        fig.update_yaxes(range=[extent[2], extent[3]])
+    return fig
+
+
+@dataclass(frozen=True)
+class MapClick:
+    """A click on the latent map: where, and the test image if it hit one."""
+
+    x: float
+    y: float
+    index: int | None = None  # the test image's index, for a click on its point
+
+
+def map_click(selection: Mapping[str, Any] | None, n_images: int) -> MapClick | None:
+    """The first clicked point of a plotly selection event (Streamlit's
+    ``event["selection"]``), or None if there is none or it is not a valid point.
+
+    The event comes from the browser, so nothing in it is trusted: coordinates must be
+    finite numbers and an index a whole number below ``n_images``.
+    """
+    try:
+        point = (selection or {}).get("points", [])[0]
+        x, y = float(point["x"]), float(point["y"])
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    index = point.get("customdata") if isinstance(point, Mapping) else None
+    if isinstance(index, list) and len(index) == 1:  # plotly may wrap it in a list
+        index = index[0]
+    if isinstance(index, (int, float)) and not isinstance(index, bool):
+        if float(index).is_integer() and 0 <= index < n_images:
+            return MapClick(x, y, int(index))
+    return MapClick(x, y)
+
+
+def framed(images: torch.Tensor, mask: torch.Tensor, colour=(0.85, 0.15, 0.15)) -> torch.Tensor:
+    """RGB copies of images (B, C, H, W), those where ``mask`` (B,) is set in a
+    one-pixel frame of ``colour``: e.g. the tiles of a map where no data lies."""
+    rgb = images.expand(-1, 3, -1, -1).clone() if images.shape[1] == 1 else images.clone()
+    paint = torch.tensor(colour, dtype=rgb.dtype).view(1, 3, 1)
+    m = mask.bool()
+    sel = rgb[m]  # a copy (boolean indexing), written back below
+    for edge in (sel[:, :, 0, :], sel[:, :, -1, :], sel[:, :, :, 0], sel[:, :, :, -1]):
+        edge[:] = paint  # views of the copy: (K, 3, W) or (K, 3, H)
+    rgb[m] = sel
+    return rgb
+
+
+# ------------------------------------------------------------------ what fails to fit
+ERROR_COLOURS = ("#636efa", "#ef553b", "#00a67e", "#ab63fa")
+
+
+def error_histogram(
+    groups: Sequence[tuple[str, torch.Tensor]],
+    lines: Sequence[tuple[str, float]] = (),
+    marks: Sequence[tuple[str, float]] = (),
+    bins: int = 60,
+) -> go.Figure:
+    """Histograms of per-image reconstruction errors, one per group, on a log axis.
+
+    Each group's counts are shown as a share of its own images, so a set of 100 and one
+    of 10,000 compare. Bins are shared and evenly spaced in log(error): errors span
+    decades, and on a linear axis the known images would be one bar at the left.
+
+    Args:
+        groups: (name, errors (N,)) per group; empty groups are left out.
+        lines: (label, error) drawn as dashed vertical lines, e.g. a threshold.
+        marks: (name, error) of single images (e.g. uploads), drawn as dotted lines.
+    """
+    shown = [(name, e.double().clamp(min=1e-8).numpy()) for name, e in groups if len(e)]
+    values = [v for _, e in shown for v in (e.min(), e.max())]
+    values += [v for _, v in (*lines, *marks)]
+    lo, hi = (min(values), max(values)) if values else (1e-4, 1.0)
+    lo, hi = max(lo, 1e-8), max(hi, lo * 1.01, 1e-8)
+    edges = np.geomspace(lo / 1.05, hi * 1.05, bins + 1)
+    fig = go.Figure()
+    top = 1.0
+    for i, (name, e) in enumerate(shown):
+        counts, _ = np.histogram(e, edges)
+        share = np.concatenate([counts, counts[-1:]]) / len(e) * 100
+        top = max(top, float(share.max()))
+        colour = ERROR_COLOURS[i % len(ERROR_COLOURS)]
+        fig.add_trace(
+            go.Scatter(
+                x=edges,
+                y=share,
+                mode="lines",
+                line=dict(shape="hv", color=colour, width=2),
+                fill="tozeroy",
+                opacity=0.6,
+                name=f"{name} ({len(e):,})",
+                hovertemplate="error from %{x:.4f}: %{y:.1f}% of the images<extra></extra>",
+            )
+        )
+    # vertical lines as traces, not layout shapes: plotly places the annotations of
+    # shapes on a log axis at the wrong x (the value, not its logarithm)
+    for (label, value), style in [
+        *((m, dict(color="black", width=2.5, dash="dash")) for m in lines),
+        *((m, dict(color="#555", width=1.5, dash="dot")) for m in marks),
+    ]:
+        fig.add_trace(
+            go.Scatter(
+                x=[value, value],
+                y=[0, top * 1.08],
+                mode="lines+text",
+                text=["", label],
+                textposition="top center",
+                line=style,
+                showlegend=False,
+                hovertemplate=f"{label}: %{{x:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis_title="reconstruction error of an image (MSE, log scale)",
+        yaxis_title="% of the group's images",
+        xaxis_type="log",
+        yaxis_range=[0, top * 1.2],
+        height=360,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    )
+    return fig
+
+
+def roc_figure(fpr: torch.Tensor, tpr: torch.Tensor, here: tuple[float, float] | None = None):
+    """The ROC curve: detection rate against false-alarm rate over every threshold,
+    with the diagonal of guessing and, if given, the threshold chosen now."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="chance",
+            line=dict(color="grey", dash="dot"),
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=fpr.numpy(),
+            y=tpr.numpy(),
+            mode="lines",
+            name="reconstruction error",
+            line=dict(color=ERROR_COLOURS[0], width=3),
+            hovertemplate="false alarms %{x:.1%}<br>detected %{y:.1%}<extra></extra>",
+        )
+    )
+    if here is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[here[0]],
+                y=[here[1]],
+                mode="markers",
+                name="threshold",
+                marker=dict(size=12, color="black"),
+                hoverinfo="skip",
+            )
+        )
+    fig.update_layout(
+        xaxis_title="false alarms (known images flagged)",
+        yaxis_title="detection rate (unknown images flagged)",
+        height=360,
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis=dict(range=[0, 1], tickformat=".0%"),
+        yaxis=dict(range=[0, 1.02], tickformat=".0%"),
+        showlegend=False,
     )
     return fig
 

@@ -68,6 +68,12 @@ class Compression:
         """Code size as a fraction of the input size (0.25 = the code is a quarter)."""
         return self.code_size / self.input_size
 
+    @property
+    def ratio_text(self) -> str:
+        """The ratio as a percentage to show: "25%", or "0.3%" for a tiny code (2 of 784
+        values would round to a misleading 0%)."""
+        return f"{self.ratio:.0%}" if self.ratio >= 0.01 else f"{self.ratio:.1%}"
+
 
 def compression(model: Autoencoder) -> Compression:
     """How much smaller the code is than the input, e.g. 196 / 784 = 25%."""

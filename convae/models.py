@@ -258,6 +258,46 @@ def conv_bn(config: ModelConfig) -> Autoencoder:
     return Autoencoder(config, encoder, decoder)
 
 
+def conv_2d(config: ModelConfig) -> Autoencoder:
+    """A code of just two values, so that the latent map is the code itself.
+
+    Two conv+pool stages, then a small fully connected network down to 2 numbers (no
+    activation: a ReLU there could leave one of the only two values stuck at 0); the
+    decoder mirrors it. As in latent-space explorers and ConvNetJS's MNIST demo, every
+    point of the plane decodes to an image with no projection in between.
+    """
+    c, h, _ = config.in_shape
+    d1, d2 = _depths(config, (16, 8))
+    s = h // 4  # 28 -> 7, 32 -> 8
+    flat = d2 * s * s
+    encoder = _seq(
+        ("conv1", _conv(c, d1)),  # (B, 16, 28, 28)
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2, 2)),  # (B, 16, 14, 14)
+        ("conv2", _conv(d1, d2)),  # (B, 8, 14, 14)
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2, 2)),  # (B, 8, 7, 7)
+        ("flatten", nn.Flatten()),  # (B, 392)
+        ("fc1", nn.Linear(flat, 64)),
+        ("relu3", nn.ReLU()),  # (B, 64)
+        ("fc2", nn.Linear(64, 2)),  # (B, 2): the code
+    )
+    decoder = _seq(
+        ("fc3", nn.Linear(2, 64)),
+        ("relu4", nn.ReLU()),  # (B, 64)
+        ("fc4", nn.Linear(64, flat)),
+        ("relu5", nn.ReLU()),  # (B, 392)
+        ("unflatten", nn.Unflatten(1, (d2, s, s))),  # (B, 8, 7, 7)
+        ("up1", nn.Upsample(scale_factor=2, mode="nearest")),  # (B, 8, 14, 14)
+        ("conv3", _conv(d2, d1)),  # (B, 16, 14, 14)
+        ("relu6", nn.ReLU()),
+        ("up2", nn.Upsample(scale_factor=2, mode="nearest")),  # (B, 16, 28, 28)
+        ("conv4", _conv(d1, c)),  # (B, 1, 28, 28)
+        ("sigmoid", nn.Sigmoid()),
+    )
+    return Autoencoder(config, encoder, decoder)
+
+
 @dataclass(frozen=True)
 class Architecture:
     name: str
@@ -289,6 +329,11 @@ ARCHITECTURES: dict[str, Architecture] = {
             "conv-bn",
             conv_bn,
             "convae's own: conv 16-32 with batch norm, linear 7x7x4 code",
+        ),
+        Architecture(
+            "conv-2d",
+            conv_2d,
+            "conv 16-8 + 2x pooling, then fully connected down to a 2-value code",
         ),
     )
 }

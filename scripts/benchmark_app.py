@@ -1,12 +1,14 @@
 """How fast the app answers a slider move, measured on the server side.
 
 Drives the app in-process with Streamlit's AppTest: opens a page, sets a batch of 16
-images, then moves a slider back and forth and times each rerun (median and 95th
-percentile). A drawing on the pad is timed the same way: AppTest puts what the pad
-sends (its picture as a PNG) into the session state, alternating two drawings.
-AppTest reruns the whole script (sidebar + page) on every change, while a
-browser only reruns the slider's fragment, so these figures are an upper bound of what
-a user waits for on the server (network and drawing in the browser not included).
+images, then moves a slider (or types a value) back and forth and times each rerun
+(median and 95th percentile): Explore, Activations, the learned filters, the latent map's size, a
+decoded map point and the map of decodings, and the threshold, worst images and noise
+level of "What it cannot reconstruct". A drawing on the pad is timed the same way:
+AppTest puts what the pad sends (its picture as a PNG) into the session state,
+alternating two drawings. AppTest reruns the whole script (sidebar + page) on every
+change, while a browser only reruns the slider's fragment, so these figures are an upper
+bound of what a user waits for on the server (network and drawing in the browser not included).
 
     python scripts/benchmark_app.py [--moves 20]
 """
@@ -160,6 +162,60 @@ def main(argv: list[str] | None = None) -> int:
             "Activations",
             "learned filters: same scale on/off",
             time_moves(at, lambda: at.toggle(key="act_filter_same"), [True, False], args.moves),
+        )
+    )
+
+    at.switch_page("app_pages/latent.py").run()
+    sizes = [500, 1000, 2000, 5000, 10000]
+    time_moves(at, lambda: at.select_slider(key="latent_n"), sizes, len(sizes))  # encodes once
+    rows.append(
+        (
+            "Latent",
+            "map size (500 to 10,000 points)",
+            time_moves(at, lambda: at.select_slider(key="latent_n"), sizes, args.moves),
+        )
+    )
+    # a click on the map sets these two inputs (its callback), then reruns: the same work
+    points = [round(-12 + 1.3 * i, 2) for i in range(20)]
+    rows.append(
+        (
+            "Latent",
+            "decode a map point (as a click does)",
+            time_moves(at, lambda: at.number_input(key="latent_x"), points, args.moves),
+        )
+    )
+    grids = [8, 12, 16, 20, 4]
+    rows.append(
+        (
+            "Latent",
+            "tiles of the map of decodings (4-20)",
+            time_moves(at, lambda: at.slider(key="latent_grid"), grids, args.moves),
+        )
+    )
+
+    at.switch_page("app_pages/limits.py").run()  # reconstructs the test set once per model
+    pcts = [50.0 + 2.5 * i for i in range(20)]
+    rows.append(
+        (
+            "Limits",
+            "alarm threshold",
+            time_moves(at, lambda: at.slider(key="limits_pct"), pcts, args.moves),
+        )
+    )
+    counts = [4, 8, 12, 16, 24]
+    rows.append(
+        (
+            "Limits",
+            "how many of the worst",
+            time_moves(at, lambda: at.slider(key="limits_worst"), counts, args.moves),
+        )
+    )
+    at.selectbox(key="limits_source").set_value("noise").run()
+    rows.append(
+        (
+            "Limits",
+            "noise level (500 new images each)",
+            time_moves(at, lambda: at.slider(key="limits_level"), levels, args.moves),
         )
     )
 

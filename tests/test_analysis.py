@@ -51,6 +51,7 @@ def test_compression_ratio_of_the_seed_architectures():
     assert c.ratio == pytest.approx(0.25)
     assert compression(model("linear")).ratio == pytest.approx(32 / 784)
     assert compression(model("conv-deep")).code_size == 128
+    assert c.ratio_text == "25%" and compression(model("conv-2d")).ratio_text == "0.3%"
 
 
 def test_median_filter_removes_isolated_specks_and_keeps_flat_regions():

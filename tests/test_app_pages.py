@@ -348,6 +348,7 @@ def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch):
         "app_pages/activations.py",
         "app_pages/compare.py",
         "app_pages/latent.py",
+        "app_pages/limits.py",
     ):
         at.switch_page(page).run()
         assert not at.exception, page

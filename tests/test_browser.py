@@ -38,6 +38,7 @@ PAGES = [
     ("activations", "activations", re.compile(r"^Channels"), "ArrowLeft"),
     ("compare", "compare", "Noise level", "ArrowRight"),
     ("latent", "latent", re.compile(r"^Position between A"), "ArrowRight"),
+    ("limits", "limits", re.compile(r"^Alarm threshold"), "ArrowLeft"),
     # 3 -> 1 epoch: a short run (5 for the docs' screenshot, where it should look trained)
     ("train", "train", re.compile(r"^Epochs"), "ArrowLeft"),
 ]
@@ -547,3 +548,104 @@ def test_the_learned_filters_and_the_model_as_code_are_drawn(browser, app_server
         assert page.locator('[data-testid="stException"]').count() == 0
     finally:
         context.close()
+
+
+def test_a_click_on_empty_space_of_the_latent_map_decodes_that_point(browser, app_server, shots):
+    """Plotly reports clicks on points only: the map's invisible grid makes empty space a
+    point too. On the 2-value model's map (the code itself), a click near the bottom-right
+    corner (no test image there) must put that spot's coordinates in the inputs and show
+    the decoder's image for exactly that code."""
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/latent?arch=conv-2d&model=mnist-conv-2d")
+        settle(page, runs)
+        assert page.get_by_text("the point is the code").count() == 1
+        plot = page.locator(".st-key-latent_map .js-plotly-plot")
+        x_range, y_range = plot.evaluate(
+            "p => [p._fullLayout.xaxis.range, p._fullLayout.yaxis.range]"
+        )
+        area = page.locator(".st-key-latent_map .nsewdrag").first.bounding_box()
+        assert area is not None
+        fx, fy = 0.97, 0.96  # of the plot area, from its top-left
+        want_x = x_range[0] + fx * (x_range[1] - x_range[0])
+        want_y = y_range[1] - fy * (y_range[1] - y_range[0])
+        decoded = page.get_by_text(re.compile(r"^decoded at \("))
+        assert decoded.first.inner_text() == "decoded at (0.00, 0.00)"
+        picture = (
+            page.locator('[data-testid="stImage"]')
+            .filter(has_text=re.compile(r"^decoded at"))
+            .locator("img")
+        )
+        before = picture.first.get_attribute("src")
+
+        mark = runs.mark()
+        page.mouse.move(area["x"] + fx * area["width"], area["y"] + fy * area["height"])
+        page.mouse.click(area["x"] + fx * area["width"], area["y"] + fy * area["height"])
+        settle(page, runs, mark)
+        x = float(page.locator(".st-key-latent_x input").input_value())
+        y = float(page.locator(".st-key-latent_y input").input_value())
+        # the nearest grid point: the grid has 40 x 30 points over the axes' box
+        assert abs(x - want_x) <= (x_range[1] - x_range[0]) / 39, (x, want_x)
+        assert abs(y - want_y) <= (y_range[1] - y_range[0]) / 29, (y, want_y)
+        assert decoded.first.inner_text() == f"decoded at ({x:.2f}, {y:.2f})"
+        assert page.get_by_text("from its full code").count() == 0  # no test image hit
+        after = picture.first.get_attribute("src")
+        assert after and after != before
+        shown = page.eval_on_selector_all(
+            "img", "els => els.map(e => e.complete && e.naturalWidth > 0)"
+        )
+        assert all(shown)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "latent-click.png", settle_ms=300)
+        page.get_by_text("The map of decodings").first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        screenshot(page, shots / "latent-decodings.png", settle_ms=500)
+    finally:
+        page.close()
+
+
+def test_the_alarm_threshold_moves_the_detection_figures(browser, app_server, shots):
+    """What it cannot reconstruct: the threshold slider, moved with the keyboard, changes
+    the false alarms and detection rate, and the ROC AUC (all thresholds) stays."""
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/limits")
+        settle(page, runs)
+        cards = page.locator('[data-testid="stMain"] [data-testid="stMetric"]')
+
+        def figures() -> dict[str, str]:
+            return {
+                c.locator('[data-testid="stMetricLabel"]').inner_text().strip(): c.locator(
+                    '[data-testid="stMetricValue"]'
+                ).inner_text()
+                for c in cards.all()
+            }
+
+        cards.filter(has_text="ROC AUC").wait_for(timeout=SETTLE_TIMEOUT_MS)
+        before = figures()
+        assert before["False alarms"] == "5.0%"
+        page.get_by_text("Can the error spot images it never learned?").first.evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        thumb = page.get_by_role("slider", name=re.compile(r"^Alarm threshold"))
+        thumb.focus()
+        mark = runs.mark()
+        for _ in range(30):  # 95.0 -> 92.0
+            page.keyboard.press("ArrowLeft")
+        settle(page, runs, mark)
+        after = figures()
+        assert after["False alarms"] == "8.0%", after
+        assert float(after["Detected"].rstrip("%")) >= float(before["Detected"].rstrip("%"))
+        assert after["ROC AUC"] == before["ROC AUC"]
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "limits-unknown.png", settle_ms=500)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
+        screenshot(page, shots / "limits.png", settle_ms=500)
+    finally:
+        page.close()

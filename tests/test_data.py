@@ -274,3 +274,16 @@ def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(
     (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").write_bytes(b"x")
     assert source_root("mnist") == tmp_path
     assert source_root("fashion-mnist") == tmp_path  # only MNIST is bundled
+
+
+def test_on_disk_says_which_datasets_load_without_a_download(
+    data_root, fashion_root, tmp_path, monkeypatch
+):
+    from convae.data import on_disk
+
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    assert on_disk("mnist") and on_disk("fashion-mnist")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "empty"))
+    (tmp_path / "empty" / "FashionMNIST" / "raw").mkdir(parents=True)  # a failed download
+    assert on_disk("mnist")  # bundled with the package
+    assert not on_disk("fashion-mnist") and not on_disk("cifar10")

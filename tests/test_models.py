@@ -62,6 +62,7 @@ def test_named_layers_follow_the_data_flow_and_cover_every_child(model_and_input
         ("conv-upsample", 196),
         ("conv-deep", 128),
         ("linear", 32),
+        ("conv-2d", 2),  # a code that is a point of the plane
     ],
 )
 def test_code_sizes_on_mnist_match_the_seeds(arch, size):

@@ -50,6 +50,12 @@ PAGES = [
         "Map of all codes; morph one digit into another.",
     ),
     PageInfo(
+        "app_pages/limits.py",
+        "What it cannot reconstruct",
+        ":material/report:",
+        "Its worst test images; spotting images it never learned.",
+    ),
+    PageInfo(
         "app_pages/train.py",
         "Train",
         ":material/model_training:",

@@ -87,7 +87,7 @@ def _model_card(ref: catalogue.ModelRef) -> None:
     c = compression(ref.model)
     lines = [
         f"**{ref.arch}** · {ref.model.num_params:,} parameters",
-        f"code: {c.code_size} values = {c.ratio:.0%} of the {c.input_size}-value input",
+        f"code: {c.code_size} values = {c.ratio_text} of the {c.input_size}-value input",
     ]
     meta = ref.meta
     if ref.kind == "untrained":

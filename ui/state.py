@@ -53,6 +53,7 @@ def init_state() -> None:
         "upload_message": None,  # (level, text) about the last checkpoint upload
         "present": False,  # presenter mode (the sidebar's toggle; ?present=1 in a link)
         "pad_drawings": {},  # drawing pad key -> the drawing it starts from (undo, clear)
+        "latent_hit": None,  # index of the test image whose point was clicked on the map
     }
     for key, value in defaults.items():
         if key not in st.session_state:

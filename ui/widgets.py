@@ -91,22 +91,7 @@ def pick_images(
         )
         idx = torch.arange(int(start), min(n, int(start) + count))
     else:
-        files = c_n.file_uploader(
-            "PNG or JPEG pictures",
-            type=["png", "jpg", "jpeg"],
-            accept_multiple_files=True,
-            key=f"{key}_upload",
-        )
-        images, names = [], []
-        files = files or []
-        if len(files) > max_count:  # each one is decoded on every full rerun of the page
-            st.warning(f"Only the first {max_count} of the {len(files)} pictures are used.")
-        for f in files[:max_count]:
-            try:
-                images.append(image_to_tensor(f.getvalue(), test.shape))
-                names.append(f.name)
-            except ImageError as e:
-                st.error(f"{f.name}: {e}")
+        images, names = upload_images(f"{key}_upload", test.shape, max_count, where=c_n)
         if not images:
             st.info(
                 "Upload one or more pictures. They are converted to "
@@ -120,6 +105,30 @@ def pick_images(
     return Picked(
         test.floats(idx), [f"#{int(i)} ({test.classes[int(test.labels[i])]})" for i in idx]
     )
+
+
+def upload_images(
+    key: str, shape: tuple[int, int, int], max_count: int = 16, where=None
+) -> tuple[list[torch.Tensor], list[str]]:
+    """A picture uploader; returns the pictures that could be read, each (C, H, W) in
+    [0, 1] like ``shape``, and their file names. What cannot be read is said on the page."""
+    files = (where or st).file_uploader(
+        "PNG or JPEG pictures",
+        type=["png", "jpg", "jpeg"],
+        accept_multiple_files=True,
+        key=key,
+    )
+    images, names = [], []
+    files = files or []
+    if len(files) > max_count:  # each one is decoded on every full rerun of the page
+        st.warning(f"Only the first {max_count} of the {len(files)} pictures are used.")
+    for f in files[:max_count]:
+        try:
+            images.append(image_to_tensor(f.getvalue(), shape))
+            names.append(f.name)
+        except ImageError as e:
+            st.error(f"{f.name}: {e}")
+    return images, names
 
 
 def noise_controls(
