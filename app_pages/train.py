@@ -215,7 +215,7 @@ def queue_status(place: Place | None) -> None:
     )
 
 
-@st.fragment(run_every=0.5 if running else None)
+@st.fragment(run_every=1.0 if running else None)  # a poll a second: enough to watch
 @guarded
 def progress_view():
     place = state.training_place()

@@ -158,6 +158,15 @@ def fit_in_child(
     ctx = _mp_context()
     receive, send = ctx.Pipe(duplex=False)
     child_stop = ctx.Event()
+    if cfg.limit is not None:
+        train_images = train_images[: cfg.limit]
+    # Sending a tensor moves its whole storage into shared memory, in place, freeing the
+    # old buffer: done to a dataset that other sessions' threads are reading, it crashed
+    # the server (a segfault in a reader). The child gets private copies instead.
+    train_images = train_images.clone()
+    test_images, eval_images, samples = (
+        None if t is None else t.clone() for t in (test_images, eval_images, samples)
+    )
     kwargs = {"test_images": test_images, "eval_images": eval_images, "meta": meta}
     proc = ctx.Process(
         target=_child,

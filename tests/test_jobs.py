@@ -214,3 +214,21 @@ def children_of(parent: int) -> list[int]:
             if int(fields[1]) == parent:
                 pids.append(int(entry))
     return pids
+
+
+def test_a_child_process_job_leaves_the_callers_tensors_where_they_are():
+    """Sending a tensor to a child moves its storage into shared memory, in place, and
+    frees the old buffer: done to the server's dataset while other sessions read it, it
+    crashed the server. The job must send copies and leave the dataset untouched."""
+    data = images(256)
+    job = TrainingJob(
+        small_model(),
+        data,
+        TrainConfig(epochs=1, batch_size=64, limit=128),
+        test_images=data[:16],  # views of the same storage, as the app passes them
+        eval_images=data[:16],
+        sample_images=data[:4].float() / 255,
+        isolate=True,
+    ).start()
+    assert job.join(timeout=120) and job.snapshot().state == "done"
+    assert not data.is_shared()

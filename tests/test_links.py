@@ -58,13 +58,14 @@ def lesson_views() -> list[str]:
 def test_the_lesson_has_a_view_for_each_step():
     steps = re.findall(r"^## \d+\.", LESSON.read_text(), flags=re.M)
     views = lesson_views()
-    assert len(steps) == 7 and len(views) >= len(steps)
+    assert len(steps) == 8 and len(views) >= len(steps)
     assert {urlsplit(v).path for v in views} >= {
         "/",
         "/activations",
         "/compare",
         "/explore",
         "/latent",
+        "/limits",
         "/train",
     }
 
