@@ -649,3 +649,31 @@ def test_the_alarm_threshold_moves_the_detection_figures(browser, app_server, sh
         screenshot(page, shots / "limits.png", settle_ms=500)
     finally:
         page.close()
+
+
+def test_training_step_by_step_in_the_browser(browser, app_server, shots):
+    """Each click on Step is one optimizer step: the step's number, its loss, its batch
+    and the watched filter appear and change, and the page raises nothing."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        runs = Runs(page)
+        page.goto(f"{app_server.url}/train")
+        settle(page, runs)
+        main = page.locator('[data-testid="stMain"]')
+        step = main.get_by_role("button", name="Step", exact=True)
+        for n in (1, 2, 3):
+            since = runs.mark()
+            step.click()
+            settle(page, runs, since)
+            main.get_by_text(f"Step {n} (pass 1): loss").wait_for(timeout=SETTLE_TIMEOUT_MS)
+        assert main.get_by_text("How filter 0 of").count() == 1
+        assert main.get_by_text("vs the step before").count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0
+        main.get_by_text("Step 3 (pass 1): loss").evaluate(
+            "e => e.scrollIntoView({block: 'start'})"
+        )
+        page.mouse.move(5, 5)
+        screenshot(page, shots / "step.png", settle_ms=400)
+    finally:
+        context.close()
