@@ -136,15 +136,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time the process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class RssSampler(threading.Thread):
     """The server's VmRSS every 0.5 s, read from /proc (MB)."""
 
@@ -430,9 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.nice:
             os.nice(args.nice)  # after the server started: it keeps the normal priority
         deadline = time.monotonic() + args.deadline
-        cpu0, t_drive = cpu_seconds(server.pid), time.monotonic()
+        cpu0, t_drive = app_server.cpu_seconds(server.pid), time.monotonic()
         sessions = asyncio.run(drive(url, args.sessions, args.rounds, deadline, warm_mark))
-        cpu1, t_drive = cpu_seconds(server.pid), time.monotonic() - t_drive
+        cpu1, t_drive = app_server.cpu_seconds(server.pid), time.monotonic() - t_drive
         time.sleep(2)  # one more sample once every browser has gone
     finally:
         end_rss = sampler.rss_mb()

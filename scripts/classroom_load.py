@@ -491,15 +491,6 @@ def rss_mb(pid: int) -> float | None:
     return int(m.group(1)) / 1024 if m else None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of the process (all its threads) so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class ServerWatch:
     """The server processes' summed RSS every :data:`SAMPLE_S`, and their CPU time."""
 
@@ -515,7 +506,7 @@ class ServerWatch:
         return sum(present) if present else None
 
     def _cpu(self) -> float | None:
-        values = [cpu_seconds(p) for p in self.pids]
+        values = [app_server.cpu_seconds(p) for p in self.pids]
         present = [v for v in values if v is not None]
         return sum(present) if present else None
 

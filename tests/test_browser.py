@@ -336,13 +336,18 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         other.close()
 
 
-def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, app_server, shots):
-    context = browser.new_context(
+def phone(browser):
+    """A phone-sized touch screen: 390x844 CSS pixels, twice as many device pixels."""
+    return browser.new_context(
         viewport={"width": 390, "height": 844},
         is_mobile=True,
         has_touch=True,
         device_scale_factor=2,
     )
+
+
+def test_on_a_phone_the_sidebar_is_folded_and_the_picture_comes_first(browser, app_server, shots):
+    context = phone(browser)
     try:
         page = context.new_page()
         runs = Runs(page)
@@ -473,12 +478,7 @@ def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_undo_takes_a_stroke_b
 
 
 def test_on_a_phone_a_finger_draws_and_the_activations_follow(browser, app_server, shots):
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844},
-        is_mobile=True,
-        has_touch=True,
-        device_scale_factor=2,
-    )
+    context = phone(browser)
     try:
         page = context.new_page()
         runs = Runs(page)
