@@ -671,7 +671,7 @@ def test_training_step_by_step_in_the_browser(browser, app_server, shots):
         assert main.get_by_text("vs the step before").count() == 1
         assert page.locator('[data-testid="stException"]').count() == 0
         main.get_by_text("Step 3 (pass 1): loss").evaluate(
-            "e => e.scrollIntoView({block: 'start'})"
+            "e => e.scrollIntoView({block: 'center'})"  # 'start' hides it under the header
         )
         page.mouse.move(5, 5)
         screenshot(page, shots / "step.png", settle_ms=400)
