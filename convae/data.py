@@ -2,7 +2,8 @@
 
 Where the files come from: the folder in ``CONVAE_DATA_DIR`` (default ``./data``), laid
 out as torchvision expects (``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``,
-``cifar-10-batches-py/``). MNIST's four official files ship inside the package
+``cifar-10-batches-py/``); where CIFAR-10's official files are absent, its lossless PNG
+copy in ``CIFAR10-png/{train,test}/<class>/``. MNIST's four official files ship inside the package
 (``convae/bundled/``), so MNIST works offline with no setup; a data folder that has its
 own copy takes precedence. Other missing files are downloaded where a network exists. A
 read-only folder works: its files (and the bundled ones) are copied to a cache folder
@@ -27,6 +28,7 @@ from torchvision import datasets as tv
 from torchvision.datasets.utils import check_integrity
 
 from .errors import DatasetError, check_choice
+from .png_folder import load_png_split
 from .tensors import to_unit_float
 
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
@@ -45,6 +47,7 @@ class DatasetInfo:
     sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
     shape: tuple[int, int, int]
     bundled: bool = False  # its files ship in BUNDLED_DIR
+    png_folder: str | None = None  # a lossless PNG copy, read where the official files are absent
 
 
 _MNIST_FILES = (
@@ -73,9 +76,13 @@ DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo(
         "cifar10",
         tv.CIFAR10,
-        ("cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/)",),
+        (
+            "cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/, or the PNG "
+            "copy CIFAR10-png/{train,test}/<class>/*.png)",
+        ),
         ("cifar-10-python.tar.gz", "cifar-10-batches-py"),
         (3, 32, 32),
+        png_folder="CIFAR10-png",
     ),
 }
 
@@ -88,6 +95,7 @@ class ImageSet:
         images: (N, C, H, W) uint8.
         labels: (N,) int64 class indices.
         classes: class names, indexed by label.
+        source: where the images were read from (the official files, or a PNG copy).
     """
 
     name: str
@@ -95,6 +103,7 @@ class ImageSet:
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple[str, ...]
+    source: str = ""  # where the images were read from
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -125,7 +134,7 @@ class ImageSet:
             images, labels = images[keep], labels[keep]
         if limit is not None:
             images, labels = images[:limit], labels[:limit]
-        return ImageSet(self.name, self.train, images, labels, self.classes)
+        return ImageSet(self.name, self.train, images, labels, self.classes, self.source)
 
 
 def dataset_names() -> list[str]:
@@ -223,7 +232,20 @@ def on_disk(name: str) -> bool:
     """Whether dataset ``name``'s files are at hand (in the data folder, or bundled), so
     that loading it needs no download: for offering it only where it loads at once."""
     info = _info(name)
-    return _provided(info, source_root(name)) or (info.bundled and _provided(info, BUNDLED_DIR))
+    root = source_root(name)
+    return (
+        _provided(info, root)
+        or (info.bundled and _provided(info, BUNDLED_DIR))
+        or _png_split(info, root, train=True) is not None
+    )
+
+
+def _png_split(info: DatasetInfo, root: Path, train: bool) -> Path | None:
+    """The PNG copy's folder for this split, if the dataset has one and it is there."""
+    if info.png_folder is None:
+        return None
+    split = root / info.png_folder / ("train" if train else "test")
+    return split if split.is_dir() else None
 
 
 def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetError:
@@ -311,6 +333,12 @@ def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> I
     key = (name, train, str(root.resolve()))
     with _lock:
         if key not in _loaded:
+            png = None if _provided(info, root) else _png_split(info, root, train)
+            if png is not None:  # the official files are absent: their lossless PNG copy
+                images, labels, classes = load_png_split(png, info.shape, cache_dir() / "png")
+                log.info("%s (%s) read from the PNG copy in %s", name, png.name, png)
+                _loaded[key] = ImageSet(name, train, images, labels, classes, f"PNG copy {png}")
+                return _loaded[key]
             ds = _open_torchvision(info, root, train)
             images = torch.as_tensor(np.asarray(ds.data))
             if images.ndim == 3:  # MNIST-like: (N, H, W)
@@ -323,7 +351,9 @@ def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> I
                     f"{name} in {root} has images of shape {tuple(images.shape[1:])} and type "
                     f"{images.dtype}; expected {info.shape} uint8. Are these the official files?"
                 )
-            _loaded[key] = ImageSet(name, train, images.contiguous(), labels, tuple(ds.classes))
+            _loaded[key] = ImageSet(
+                name, train, images.contiguous(), labels, tuple(ds.classes), f"files in {root}"
+            )
         return _loaded[key]
 
 

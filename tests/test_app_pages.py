@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from support import app_environment, assert_clean, new_app
+from support import app_environment, assert_clean, copy_mnist, new_app
 
 
 @pytest.fixture(scope="module")
@@ -330,11 +330,13 @@ def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
 
 
 # ------------------------------------------------------------------------ failures
-def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch):
+def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch, data_root, tmp_path):
     def no_network(*args, **kwargs):  # CIFAR-10 is not on disk; never try to download
         raise socket.gaierror(socket.EAI_NONAME, "network disabled by the test")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    # a data folder with MNIST only (the usual one may hold CIFAR-10's PNG copy)
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(copy_mnist(data_root, tmp_path / "data")))
     at = new_app()
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert not at.exception

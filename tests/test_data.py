@@ -287,3 +287,62 @@ def test_on_disk_says_which_datasets_load_without_a_download(
     (tmp_path / "empty" / "FashionMNIST" / "raw").mkdir(parents=True)  # a failed download
     assert on_disk("mnist")  # bundled with the package
     assert not on_disk("fashion-mnist") and not on_disk("cifar10")
+
+
+# ------------------------------------------------------------ CIFAR-10 as a PNG copy
+def write_png_cifar(root: Path) -> dict[str, np.ndarray]:
+    """A tiny CIFAR10-png/ tree: two classes, 3 training and 2 test images each."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    written = {}
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in ("cat", "airplane"):  # written out of order: classes are sorted
+            folder = root / "CIFAR10-png" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{cls}_{i}.png")
+                written[f"{split}/{cls}/{i}"] = pixels
+    return written
+
+
+def test_cifar10_is_read_pixel_exact_from_its_png_copy_where_the_archive_is_absent(
+    tmp_path, monkeypatch
+):
+    from convae.data import on_disk
+
+    written = write_png_cifar(tmp_path / "data")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    assert on_disk("cifar10")
+    clear_cache()
+    train = load_dataset("cifar10", train=True)
+    assert train.images.shape == (6, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert train.classes == ("airplane", "cat") and train.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert torch.equal(
+        train.images[0], torch.from_numpy(written["train/airplane/0"]).permute(2, 0, 1)
+    )
+    assert torch.equal(train.images[5], torch.from_numpy(written["train/cat/2"]).permute(2, 0, 1))
+    assert "PNG copy" in train.source
+    test = load_dataset("cifar10", train=False)
+    assert len(test) == 4 and test.classes == ("airplane", "cat")
+    # decoded once: the next process reads the cache file, and gets the same pixels
+    assert len(list((tmp_path / "cache" / "png").glob("*.pt"))) == 2
+    clear_cache()
+    again = load_dataset("cifar10", train=True)
+    assert torch.equal(again.images, train.images) and torch.equal(again.labels, train.labels)
+    clear_cache()
+
+
+def test_a_png_copy_with_a_foreign_image_is_refused_with_its_name(tmp_path, monkeypatch):
+    from PIL import Image
+
+    write_png_cifar(tmp_path / "data")
+    odd = tmp_path / "data" / "CIFAR10-png" / "test" / "cat" / "cat_9.png"
+    Image.new("L", (28, 28)).save(odd)  # an MNIST-sized grey picture among colour ones
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    clear_cache()
+    with pytest.raises(DatasetError, match=r"cat_9.png is 28x28 L; expected 32x32 RGB"):
+        load_dataset("cifar10", train=False, root=tmp_path / "data")
+    clear_cache()
