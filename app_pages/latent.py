@@ -40,19 +40,21 @@ if not ref.trained:
     )
 
 
-@st.cache_data(show_spinner="Encoding the test images (once per model)...", max_entries=8)
+# cache_resource, not cache_data: these tensors are only read, and cache_data would
+# unpickle a private copy of them (10,000 codes: megabytes) on every run of the page.
+@st.cache_resource(show_spinner="Encoding the test images (once per model)...", max_entries=8)
 def all_codes(model_key: str, dataset: str, _model) -> torch.Tensor:
     """Every test image's code, (N, D): each map size is a slice of it."""
     with state.inference():
         return encode_all(_model, state.get_dataset(dataset).images)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def latent_map(model_key: str, dataset: str, n: int, _model) -> PCA:
     return code_map(all_codes(model_key, dataset, _model)[:n])
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def tile_images(model_key: str, dataset: str, n: int, g: int, extent: tuple, _model, _pca):
     """The g x g decodings over ``extent`` of the map of the first n images (the map
     follows from the model and n): 20x20 tiles take ~0.1 s to decode, so each is made

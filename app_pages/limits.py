@@ -44,13 +44,16 @@ if not ref.trained:
     )
 
 
-@st.cache_data(show_spinner="Reconstructing every test image (once per model)...", max_entries=8)
+# shared and only read (cache_data would copy them on every run)
+@st.cache_resource(
+    show_spinner="Reconstructing every test image (once per model)...", max_entries=8
+)
 def test_errors(model_key: str, dataset: str, _model) -> torch.Tensor:
     with state.inference():
         return reconstruction_errors(_model, state.get_dataset(dataset).images)
 
 
-@st.cache_data(show_spinner="Reconstructing the unknown images...", max_entries=32)
+@st.cache_resource(show_spinner="Reconstructing the unknown images...", max_entries=32)
 def unknown_errors(model_key: str, dataset: str, source: str, noise_spec: str, _model):
     """Errors of UNKNOWN_IMAGES images of the kind ``source`` names, with noise
     ``noise_spec`` (``"gaussian:0.3"``, ``"none"``) added."""

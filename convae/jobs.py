@@ -219,6 +219,12 @@ class TrainingJob:
     def started(self) -> bool:
         return self._thread is not None
 
+    @property
+    def finished(self) -> bool:
+        """Done, stopped or failed: :meth:`snapshot` without building the whole record."""
+        with self._lock:
+            return self._state != RUNNING
+
     @classmethod
     def active_count(cls) -> int:
         """Jobs running in this process (all sessions together)."""

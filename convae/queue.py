@@ -246,11 +246,11 @@ class TrainingQueue:
     def _collect(self) -> None:
         """Forget finished jobs (freeing their slots) and waiting jobs nobody wants."""
         now = time.monotonic()
-        for entry in list(self._running):
-            snap = entry.job.snapshot()
-            if snap.finished:
-                if snap.images_per_s > 0:
-                    self._rate = snap.images_per_s
+        for entry in list(self._running):  # every page's poll asks: keep it cheap
+            if entry.job.finished:
+                rate = entry.job.snapshot().images_per_s
+                if rate > 0:
+                    self._rate = rate
                 self._release(entry)
                 self._running.remove(entry)
         self._waiting = [

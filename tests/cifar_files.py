@@ -74,3 +74,16 @@ def write_fake_cifar(root: Path, monkeypatch) -> dict:
         {"filename": "batches.meta", "key": "label_names", "md5": md5(folder / "batches.meta")},
     )
     return batches
+
+
+def colour_data_folder(tmp_path: Path, monkeypatch) -> Path:
+    """The app's data folder with a tiny fake CIFAR-10 and the real MNIST beside it (a
+    link to the usual data folder's), and a private cache; set in the environment."""
+    import os
+
+    root = tmp_path / "data"
+    write_fake_cifar(root, monkeypatch)
+    (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    return root

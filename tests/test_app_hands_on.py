@@ -206,16 +206,9 @@ def test_filters_of_an_untrained_model_stand_alone_and_linear_units_are_pictures
 def test_on_colour_data_the_first_layers_filters_are_colour_pictures(
     shipped, tmp_path, monkeypatch
 ):
-    import os
-    from pathlib import Path
+    from cifar_files import colour_data_folder
 
-    from cifar_files import write_fake_cifar
-
-    root = tmp_path / "data"
-    write_fake_cifar(root, monkeypatch)
-    (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
-    monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
-    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    colour_data_folder(tmp_path, monkeypatch)
     at = new_app("app_pages/activations.py")
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert_clean(at)

@@ -11,9 +11,7 @@ tests neither need nor touch the project's ``checkpoints/``.
 
 from __future__ import annotations
 
-import os
 import socket
-from pathlib import Path
 
 import pytest
 from support import app_environment, assert_clean, copy_mnist, new_app
@@ -393,13 +391,9 @@ def test_a_colour_dataset_shows_its_red_green_blue_input_channels(
     """CIFAR-10 (generated in its own file format): the sidebar switches to it, the
     untrained model takes 3x32x32, Activations shows the input as R, G and B, and
     Explore draws colour pictures."""
-    from cifar_files import write_fake_cifar
+    from cifar_files import colour_data_folder
 
-    root = tmp_path / "data"
-    write_fake_cifar(root, monkeypatch)
-    (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
-    monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
-    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    colour_data_folder(tmp_path, monkeypatch)
     at = new_app("app_pages/activations.py")
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert_clean(at)
