@@ -26,7 +26,7 @@ TRAINING_NICE = 19
 TEST_IMAGES = 1000  # test loss after each epoch, and the final PSNR/SSIM
 SAMPLES = 8
 SIZES = [300, 1000, 3000, 10000, 30000, 60000]
-RATES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2]
+RATES = [None, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2]  # None: the architecture's own
 
 st.title(nav.title(__file__, "Train your own autoencoder"))
 layout.explain(
@@ -87,10 +87,10 @@ with mid:
     lr = st.select_slider(
         "Learning rate (Adam)",
         RATES,
-        2e-3,
+        None,
         disabled=running,
         key="train_lr",
-        format_func=lambda v: f"{v:g}",
+        format_func=lambda v: "the model's own" if v is None else f"{v:g}",
         bind=URL,
     )
 with right:
@@ -148,7 +148,8 @@ cfg = TrainConfig(
 n_steps = math.ceil(limit / batch) * epochs
 st.caption(
     f"{limit:,} images x {epochs} epoch(s) = {n_steps:,} optimizer steps of {batch} "
-    f"images. Test loss after each epoch on {TEST_IMAGES:,} test images."
+    f"images at a learning rate of {lr if lr is not None else ARCHITECTURES[arch].lr:g}. "
+    f"Test loss after each epoch on {TEST_IMAGES:,} test images."
 )
 
 

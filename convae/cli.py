@@ -63,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive_int, help="train on the first N images only")
     defaults = TrainConfig()
     t.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
-    t.add_argument("--lr", type=float, default=defaults.lr, help="Adam's learning rate")
+    t.add_argument(
+        "--lr",
+        type=float,
+        default=defaults.lr,
+        help="Adam's learning rate (default: the architecture's own, 1e-2 for conv-upsample, "
+        "else 2e-3)",
+    )
     t.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     t.add_argument(
         "--schedule",

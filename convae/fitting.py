@@ -24,7 +24,7 @@ from .data import ImageSet
 from .metrics import evaluate
 from .models import Autoencoder, build_model
 from .noise import Noise
-from .trainer import EpochStats, History, Progress, train
+from .trainer import EpochStats, History, Progress, train, with_learning_rate
 
 
 def initial_model(arch: str, train_set: ImageSet, cfg: TrainConfig) -> Autoencoder:
@@ -102,6 +102,7 @@ def fit(
         on_measure: called as the measuring goes, with (images measured so far, images to
             measure in all): first with 0 when training is over, then after every batch.
     """
+    cfg = with_learning_rate(cfg, model)  # the description names the rate used
     history = train(
         model,
         train_images,

@@ -11,6 +11,7 @@ Conventions (so every number convae shows means the same thing):
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -75,7 +76,11 @@ def ssim_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     p = F.pad(x_hat.float(), (pad,) * 4, mode="reflect")
     t = F.pad(x.float(), (pad,) * 4, mode="reflect")
     stack = torch.cat((p, t, p * p, t * t, p * t))  # (5B, C, H + 10, W + 10)
-    mu_p, mu_t, pp, tt, pt = (_gaussian_band(h).T @ stack @ _gaussian_band(w)).split(b)
+    # Along W, then along H, each as one large matrix product (a batch of small ones is
+    # several times slower); the maps come out transposed, (W, H), which the mean below
+    # does not see.
+    blurred = (stack @ _gaussian_band(w)).transpose(-1, -2) @ _gaussian_band(h)
+    mu_p, mu_t, pp, tt, pt = blurred.split(b)
     c1, c2 = SSIM_K1**2, SSIM_K2**2
     mu_pp, mu_tt, mu_pt = mu_p.pow(2), mu_t.pow(2), mu_p * mu_t
     var_p = torch.clamp(pp - mu_pp, min=0.0)
@@ -103,6 +108,14 @@ def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> to
     return torch.cat(out) if out else x.new_empty((0, *x.shape[1:]))
 
 
+def measuring_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` to measure many images with: its convolutions' weights in
+    channels-last layout, which oneDNN computes 2-5x faster on a CPU for convae's models
+    (the same outputs within 5e-6). The model itself is left as it is: other threads
+    may be using it."""
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
 @dataclass
 class Evaluation:
     """Mean quality over a set; the ``noisy_*`` fields compare the noisy input itself
@@ -126,7 +139,7 @@ def evaluate(
     images: torch.Tensor,
     noise: Noise = Noise(),
     seed: int = 0,
-    batch_size: int = 1000,
+    batch_size: int = 250,  # its activations stay in the CPU caches: 1.2-2x faster than 1000
     on_batch: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Mean MSE, PSNR and SSIM of ``model`` reconstructing ``images``.
@@ -141,6 +154,7 @@ def evaluate(
     """
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
+    model = measuring_copy(model)
     generator = torch.Generator().manual_seed(seed)
     sums = {k: 0.0 for k in ("mse", "psnr", "ssim", "noisy_mse", "noisy_psnr", "noisy_ssim")}
     for i in range(0, len(images), batch_size):

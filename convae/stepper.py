@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .filters import filter_layers
 from .models import Autoencoder
 from .tensors import to_unit_float
-from .trainer import loss_function, make_optimizer, optimizer_step
+from .trainer import loss_function, make_optimizer, optimizer_step, with_learning_rate
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Stepper:
         images = train_images if cfg.limit is None else train_images[: cfg.limit]
         if len(images) == 0:
             raise ValueError("the stepper needs at least one training image")
-        self.cfg = cfg
+        self.cfg = with_learning_rate(cfg, model)
         self.meta = dict(meta or {})  # for the checkpoint of the model, if it is kept
         self.model = copy.deepcopy(model).cpu().train()
         for p in self.model.parameters():  # a shared, frozen model has them switched off

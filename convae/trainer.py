@@ -13,6 +13,7 @@ between two optimizer steps, so the model is always a consistent, usable state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .models import Autoencoder
+from .models import ARCHITECTURES, Autoencoder
 from .noise import Noise
 from .tensors import eval_mode, to_unit_float
 
@@ -167,10 +168,39 @@ def optimizer_step(
     return out, loss
 
 
+def with_learning_rate(cfg: TrainConfig, model: Autoencoder) -> TrainConfig:
+    """``cfg`` with its learning rate named: where it names none, the architecture's own
+    (:attr:`convae.models.Architecture.lr`)."""
+    if cfg.lr is not None:
+        return cfg
+    return dataclasses.replace(cfg, lr=ARCHITECTURES[model.config.arch].lr)
+
+
+def learning_rate(cfg: TrainConfig, model: Autoencoder) -> float:
+    """The learning rate ``cfg`` trains ``model`` at."""
+    lr = with_learning_rate(cfg, model).lr
+    assert lr is not None
+    return lr
+
+
 def make_optimizer(model: Autoencoder, cfg: TrainConfig, device: torch.device):
-    """Adam at ``cfg.lr``; fused: one kernel for all parameters instead of a few small
-    ops per tensor."""
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
+    """Adam at ``cfg.lr`` (or the architecture's own); fused: one kernel for all
+    parameters instead of a few small ops per tensor."""
+    return torch.optim.Adam(
+        model.parameters(),
+        lr=learning_rate(cfg, model),
+        betas=cfg.adam_betas,
+        fused=device.type in ("cpu", "cuda"),
+    )
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule ``cfg.schedule``, stepped once per batch, or None."""
+    if cfg.schedule == "cosine":  # down to 0 at the last step
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+    return None
 
 
 def train_epoch(
@@ -262,6 +292,7 @@ def train(
 
     Same seed, data and settings on the same device give the same weights.
     """
+    cfg = with_learning_rate(cfg, model)
     if cfg.limit is not None:
         train_images = train_images[: cfg.limit]
     if len(train_images) == 0:
@@ -272,10 +303,7 @@ def train(
     model.to(dev).to(memory_format=memory_format)
     data = to_unit_float(train_images).to(dev)
     optimizer = make_optimizer(model, cfg, dev)
-    scheduler = None
-    if cfg.schedule == "cosine":  # stepped once per batch, down to 0 at the last one
-        total_steps = math.ceil(len(data) / cfg.batch_size) * cfg.epochs
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+    scheduler = make_scheduler(optimizer, cfg, math.ceil(len(data) / cfg.batch_size) * cfg.epochs)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     history = History()
     clock = {"start": time.perf_counter(), "images": 0, "total_images": len(data) * cfg.epochs}

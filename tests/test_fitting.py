@@ -112,7 +112,9 @@ def test_fit_describes_the_model_for_its_checkpoint():
         "train_images",
         "test_images",
     ]
-    assert meta["train_noise"] == "salt-pepper:0.1" and meta["train"] == cfg.to_dict()
+    assert meta["train_noise"] == "salt-pepper:0.1"
+    # the settings as used: no learning rate given, so linear's own
+    assert meta["train"] == {**cfg.to_dict(), "lr": 2e-3}
     assert meta["train_images"] == 40 and meta["test_images"] == 8
     assert meta["history"] == fitted.history.to_dict()
     assert len(meta["history"]["epochs"]) == 1
@@ -149,3 +151,17 @@ def test_fit_leaves_a_model_ready_to_use(arch):
     assert not fitted.model.training
     with torch.no_grad():
         assert torch.isfinite(fitted.model(blobs(2).float() / 255)).all()
+
+
+@pytest.mark.parametrize(
+    "arch, given, used",
+    [("conv-upsample", None, 1e-2), ("conv-bn", None, 2e-3), ("conv-upsample", 5e-4, 5e-4)],
+)
+def test_without_a_learning_rate_each_architecture_trains_at_its_own(arch, given, used):
+    cfg = TrainConfig(epochs=1, batch_size=16, limit=16, lr=given)
+    fitted = fit(build_model(ModelConfig(arch), seed=0), blobs(16), cfg, device=CPU)
+    assert fitted.meta["train"]["lr"] == used
+    again = build_model(ModelConfig(arch), seed=0)
+    train(again, blobs(16), TrainConfig(epochs=1, batch_size=16, limit=16, lr=used), device=CPU)
+    for a, b in zip(fitted.model.parameters(), again.parameters(), strict=True):
+        assert torch.equal(a, b)  # the same training as naming that rate

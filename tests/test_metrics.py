@@ -104,3 +104,16 @@ def test_reconstruct_restores_training_mode(images):
     assert out.shape == images.shape
     with torch.no_grad():
         assert torch.allclose(out, model.eval()(images), atol=1e-6)
+
+
+def test_evaluate_measures_a_copy_and_leaves_the_model_as_it_was(images):
+    model = build_model(ModelConfig("conv-bn"), seed=0)  # batch norm: eval mode matters
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = evaluate(model, images)
+    assert model.training
+    assert model.encoder.conv1.weight.is_contiguous()  # not turned channels-last
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with torch.no_grad():  # the numbers are the model's own, in eval mode
+        expected = F.mse_loss(model.eval()(images), images).item()
+    assert result.mse == pytest.approx(expected, rel=1e-5)

@@ -27,6 +27,7 @@ def test_to_dict_saves_the_noise_as_text_in_its_place():
         "epochs",
         "batch_size",
         "lr",
+        "adam_betas",
         "loss",
         "schedule",
         "noise",
@@ -37,3 +38,9 @@ def test_to_dict_saves_the_noise_as_text_in_its_place():
         "extra",
     ]
     assert TrainConfig(**settings) == TrainConfig(noise=Noise("salt-pepper", 0.1))
+
+
+@pytest.mark.parametrize("betas", [(0.9,), (0.9, 1.0), (-0.1, 0.9)])
+def test_adam_betas_outside_zero_to_one_are_refused(betas):
+    with pytest.raises(ConfigError, match="betas"):
+        TrainConfig(adam_betas=betas)
