@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import ToTensor
 
 from convae import (
+    ARCHITECTURES,
     ModelConfig,
     TrainConfig,
     build_model,
@@ -242,7 +243,8 @@ def main() -> None:
     load_dataset("mnist", train=True)  # read once, outside both loops' time
     tutorial = "tutorial loop (DataLoader, batch 20, Adam 1e-3)"
     d = TrainConfig()
-    ours = f"convae `TrainConfig()` (batch {d.batch_size}, Adam {d.lr:g}, betas {d.adam_betas})"
+    lr = d.lr if d.lr is not None else ARCHITECTURES[ARCH].lr
+    ours = f"convae `TrainConfig()` (batch {d.batch_size}, Adam {lr:g}, betas {d.adam_betas})"
     runs: dict[str, list[Run]] = {tutorial: [], ours: []}
     # the tutorial's seeds first: its one-epoch mean is the first target
     for seed in args.seeds:
