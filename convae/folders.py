@@ -202,6 +202,11 @@ def plan(tree: Tree, limits: FolderLimits = FolderLimits()) -> Plan:
             f.split("/")[1] for f in tree.folders if f.startswith("train/") and f.count("/") == 1
         )
     )
+    if not classes:
+        raise DatasetError(
+            f"train/ in {where} has no class folders: put each class's images in "
+            "train/<class name>/"
+        )
     index = {c: i for i, c in enumerate(classes)}
     for folder in sorted(tree.folders):
         parts = folder.split("/")
