@@ -195,7 +195,7 @@ def folder_pictures(
         for c, name in enumerate(classes):
             for i in range(n):
                 size = (40 + 7 * i, 30 + 5 * c)
-                base = 60 + 120 * c
+                base = 60 + c * 120 // max(1, len(classes) - 1)
                 pixels = rng.integers(base - 40, base + 40, (size[1], size[0], 3), dtype=np.uint8)
                 img = Image.fromarray(pixels if colour else pixels[..., 0])
                 fmt = "JPEG" if i % 3 == 2 else "PNG"
