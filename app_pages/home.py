@@ -6,7 +6,7 @@ import streamlit as st
 from convae import DatasetError, image_metrics
 from convae.layers import compression, layer_table
 from convae.model_code import loading_source, pytorch_source
-from ui import catalogue, layout, nav, state, widgets
+from ui import catalogue, layout, nav, own_images, state, widgets
 from ui.links import URL
 
 ref = state.current_model()
@@ -148,7 +148,7 @@ with t_load:
     st.code(
         loading_source(
             ref.model,
-            dataset,
+            own_images.code_name(dataset),
             weights.name if weights else None,
             shipped=bool(weights and weights.shipped),
         ),

@@ -61,7 +61,7 @@ def unknown_errors(model_key: str, dataset: str, source: str, noise_spec: str, _
     if source == "noise":
         images = state.get_dataset(dataset).images[:UNKNOWN_IMAGES]
     elif source == "random":
-        images = random_images(UNKNOWN_IMAGES, DATASETS[dataset].shape)
+        images = random_images(UNKNOWN_IMAGES, state.dataset_shape(dataset))
     else:
         images = state.get_dataset(source).images[:UNKNOWN_IMAGES]
     with state.inference():
@@ -69,7 +69,7 @@ def unknown_errors(model_key: str, dataset: str, source: str, noise_spec: str, _
 
 
 errors = test_errors(ref.key, dataset, ref.model)
-label = state.DATASET_LABELS.get(dataset, dataset)
+label = state.dataset_labels().get(dataset, dataset)
 
 st.subheader("The test images it reconstructs worst")
 c_k, c_m1, c_m2 = st.columns([2, 1, 1], vertical_alignment="bottom")
@@ -107,7 +107,7 @@ def sources() -> dict[str, str]:
     """Kinds of images the model never learned, by id: the other datasets of the same
     picture size that this server has, the test images with noise, random pixels,
     uploads."""
-    shape = DATASETS[dataset].shape
+    shape = state.dataset_shape(dataset)
     out = {
         name: f"{state.DATASET_LABELS.get(name, name)}: test images"
         for name, info in DATASETS.items()

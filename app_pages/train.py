@@ -18,7 +18,6 @@ from convae.zoo import checkpoint_dir
 from ui import layout, nav, state, stepping, widgets
 from ui.errors import guarded
 from ui.links import URL
-from ui.state import DATASET_LABELS
 
 # Trainings take the CPU the pages leave: at nice 10 a training still took a third of a
 # core from a saturated class (top, 80 students on two replicas).
@@ -51,13 +50,14 @@ with left:
         bind=URL,
         help="\n".join(f"- **{a.name}**: {a.summary}" for a in ARCHITECTURES.values()),
     )
+    labels = state.dataset_labels()
     dataset = st.selectbox(
         "Dataset",
-        list(DATASET_LABELS),
+        list(labels),
         disabled=running,
-        index=list(DATASET_LABELS).index(st.session_state["dataset"]),
+        index=list(labels).index(st.session_state["dataset"]),
         key="train_dataset",
-        format_func=DATASET_LABELS.get,
+        format_func=labels.get,
         bind=URL,
     )
     limit = st.select_slider(

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LOSSES, PRECISIONS, SCHEDULES, TrainConfig
-from .data import dataset_names, load_dataset
+from .data import ImageSet, dataset_names, load_dataset
 from .errors import ConvaeError, check_choice
+from .folders import check_shape, is_folder_name
 from .metrics import evaluate_model_on
 from .models import ARCHITECTURES
 from .noise import Noise
@@ -47,6 +48,23 @@ def _noise(text: str) -> Noise:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _shape(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x32x32, got {text!r}")
+    try:
+        return check_shape(tuple(int(p) for p in parts))
+    except ConvaeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+DATASET_HELP = f"one of: {', '.join(dataset_names())}; or folder:PATH, a folder of images"
+SHAPE_HELP = (
+    "a folder of images' shape, CxHxW (1x28x28, 1x32x32, 3x28x28 or 3x32x32); default: "
+    "1x28x28 if every picture is grey, else 3x32x32"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m convae",
@@ -58,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and save it as a checkpoint")
     t.add_argument("--arch", required=True, help=f"one of: {', '.join(ARCHITECTURES)}")
-    t.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(dataset_names())}")
+    t.add_argument("--dataset", default="mnist", help=DATASET_HELP)
+    t.add_argument("--shape", type=_shape, help=SHAPE_HELP)
     t.add_argument("--epochs", type=_positive_int, default=1)
     t.add_argument("--limit", type=_positive_int, help="train on the first N images only")
     defaults = TrainConfig()
@@ -112,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure PCA with K components (fitted on the training split) instead of a "
         "checkpoint: the classical reference for a code of K values; needs --dataset",
     )
-    e.add_argument("--dataset", help="default: the dataset the model was trained on")
+    e.add_argument(
+        "--dataset", help="default: the dataset the model was trained on; or folder:PATH"
+    )
     e.add_argument("--noise", type=_noise, default=Noise(), help="corrupt the input: KIND:LEVEL")
     e.add_argument("--limit", type=_positive_int, help="the first N test images only")
     e.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -126,6 +147,34 @@ def _images_bar(total: int, desc: str, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc=desc, disable=quiet, file=sys.stderr, leave=False)
+
+
+def _load(name: str, train: bool, shape, quiet: bool) -> ImageSet:
+    """A split of a dataset; a folder of images is read with a progress bar."""
+    from tqdm import tqdm
+
+    if not is_folder_name(name):
+        return load_dataset(name, train=train, shape=shape)
+    bar: tqdm | None = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:  # steps: each picture's header (for its shape), then its pixels
+            bar = tqdm(
+                total=total,
+                unit="step",
+                desc=f"reading {name}",
+                disable=quiet,
+                file=sys.stderr,
+                leave=False,
+            )
+        bar.update(done - bar.n)
+
+    try:
+        return load_dataset(name, train=train, shape=shape, on_progress=on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def cmd_list(_args) -> int:
@@ -160,8 +209,8 @@ def cmd_train(args) -> int:
         limit=args.limit,
         precision=args.precision,
     )
-    train_set = load_dataset(args.dataset, train=True)
-    test_set = load_dataset(args.dataset, train=False).subset(limit=args.test_limit)
+    train_set = _load(args.dataset, True, args.shape, args.quiet)
+    test_set = _load(args.dataset, False, args.shape, args.quiet).subset(limit=args.test_limit)
     model = initial_model(args.arch, train_set, cfg)
     n = min(len(train_set), args.limit or len(train_set))
     steps = -(-n // cfg.batch_size) * cfg.epochs
@@ -230,7 +279,8 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
 
         if not args.dataset:
             raise ConvaeError("--pca needs --dataset (PCA is fitted on its training split)")
-        check_choice("dataset", args.dataset, dataset_names())
+        if not is_folder_name(args.dataset):
+            check_choice("dataset", args.dataset, dataset_names())
         try:
             pca = pca_for(args.dataset, args.pca)
         except ValueError as e:
@@ -242,6 +292,7 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
             "train_noise": "none",
             "latent_size": pca.latent_size,
             "params": pca.num_params,
+            "shape": list(pca.in_shape),
         }
     from .zoo import resolve_path
 
@@ -249,7 +300,9 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
     dataset = args.dataset or ckpt.dataset
     if not dataset:
         raise ConvaeError(f"{args.path} does not say its dataset; pass --dataset")
-    test_set = load_dataset(dataset, train=False)
+    # a folder of images is read at the model's shape; a named dataset has its own
+    shape = ckpt.config.in_shape if is_folder_name(dataset) else None
+    test_set = _load(dataset, False, shape, args.quiet)
     if test_set.shape != ckpt.config.in_shape:
         raise ConvaeError(
             f"{args.path} is a model for input {ckpt.config.in_shape}, but {dataset} images "
@@ -262,17 +315,20 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
         "train_noise": ckpt.meta.get("train_noise", "none"),
         "latent_size": ckpt.model.latent_size,
         "params": ckpt.model.num_params,
+        "shape": list(ckpt.config.in_shape),
     }
 
 
 def cmd_eval(args) -> int:
     model, described = _eval_target(args)
     dataset = described["dataset"]
-    test_set = load_dataset(dataset, train=False)
+    in_shape = tuple(described.pop("shape"))
+    shape = in_shape if is_folder_name(dataset) else None  # a named dataset has its own
+    test_set = _load(dataset, False, shape, args.quiet)
     n = len(test_set.subset(limit=args.limit))  # what evaluate_model_on will measure
     with _images_bar(n, f"measuring on {dataset}", args.quiet) as bar:
         result = evaluate_model_on(
-            model, dataset, args.noise, args.limit, args.seed, on_batch=bar.update
+            model, dataset, args.noise, args.limit, args.seed, on_batch=bar.update, shape=shape
         )
     out = {**described, **result.to_dict()}
     if args.json:

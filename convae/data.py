@@ -3,7 +3,9 @@
 Where the files come from: the folder in ``CONVAE_DATA_DIR`` (default ``./data``), laid
 out as torchvision expects (``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``,
 ``cifar-10-batches-py/``); where CIFAR-10's official files are absent, its lossless PNG
-copy in ``CIFAR10-png/{train,test}/<class>/``. MNIST's four official files ship inside the package
+copy in ``CIFAR10-png/{train,test}/<class>/``. Any folder of images laid out so (``train/`` and
+``test/``, one subfolder per class) is a dataset too, named ``folder:PATH`` (see
+:mod:`convae.folders`). MNIST's four official files ship inside the package
 (``convae/bundled/``), so MNIST works offline with no setup; a data folder that has its
 own copy takes precedence. Other missing files are downloaded where a network exists. A
 read-only folder works: its files (and the bundled ones) are copied to a cache folder
@@ -28,7 +30,8 @@ from torchvision import datasets as tv
 from torchvision.datasets.utils import check_integrity
 
 from .errors import DatasetError, check_choice
-from .png_folder import load_png_split
+from .folders import disk_tree, folder_path, is_folder_name, load_tree
+from .png_folder import Progress, load_png_split
 from .tensors import to_unit_float
 
 DATA_DIR_ENV = "CONVAE_DATA_DIR"
@@ -272,9 +275,12 @@ def _not_found(info: DatasetInfo, root: Path, cause: BaseException) -> DatasetEr
 
 
 def source_root(name: str, root: str | Path | None = None) -> Path:
-    """The folder a dataset is read from: ``root`` if given; otherwise the data folder,
-    or for a bundled dataset (MNIST) the package's own copy when the data folder has none.
+    """The folder a dataset is read from: a ``folder:PATH`` dataset's PATH; ``root`` if
+    given; otherwise the data folder, or for a bundled dataset (MNIST) the package's own
+    copy when the data folder has none.
     """
+    if is_folder_name(name):
+        return folder_path(name)
     if root is not None:
         return Path(root)
     info, folder = _info(name), data_dir()
@@ -312,25 +318,45 @@ def torchvision_dataset(name: str, *, train: bool, root: str | Path | None = Non
 
 
 _lock = threading.Lock()
-_loaded: dict[tuple[str, bool, str], ImageSet] = {}
+_loaded: dict[tuple[str, bool, str, tuple[int, ...] | None], ImageSet] = {}
 
 
-def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> ImageSet:
+def load_dataset(
+    name: str,
+    *,
+    train: bool,
+    root: str | Path | None = None,
+    shape: tuple[int, ...] | None = None,
+    on_progress: Progress | None = None,
+) -> ImageSet:
     """Load one split of a dataset into memory (once per process; later calls are free).
 
     Args:
-        name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
+        name: ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``, or ``"folder:PATH"`` for
+            a folder of images (:mod:`convae.folders`).
         train: True for the training split, False for the test split. Required: a
             default would have to pick one, and torchvision's picks the other.
         root: data folder; defaults to ``$CONVAE_DATA_DIR`` or ``./data`` (for MNIST, the
-            bundled copy when that folder has none).
+            bundled copy when that folder has none). Not used by ``folder:PATH``.
+        shape: (C, H, W) for a folder of images (default: chosen from its pictures);
+            for the named datasets, their own shape or None.
+        on_progress: for a folder of images, called with (steps done, steps in all)
+            while it is read (both splits are read at once).
 
     Raises:
-        DatasetError: unknown name, or the files are missing and cannot be downloaded.
+        DatasetError: unknown name, the files are missing and cannot be downloaded,
+            a folder of images that breaks the rules, or a shape the dataset lacks.
     """
+    if is_folder_name(name):
+        return _load_folder(name, train, shape, on_progress)
     info = _info(name)
+    if shape is not None and tuple(shape) != info.shape:
+        raise DatasetError(
+            f"{name} images are {'x'.join(map(str, info.shape))}, not "
+            f"{'x'.join(map(str, shape))}; only a folder of images takes another shape"
+        )
     root = source_root(name, root)
-    key = (name, train, str(root.resolve()))
+    key = (name, train, str(root.resolve()), None)
     with _lock:
         if key not in _loaded:
             png = None if _provided(info, root) else _png_split(info, root, train)
@@ -354,6 +380,27 @@ def load_dataset(name: str, *, train: bool, root: str | Path | None = None) -> I
             _loaded[key] = ImageSet(
                 name, train, images.contiguous(), labels, tuple(ds.classes), f"files in {root}"
             )
+        return _loaded[key]
+
+
+def _load_folder(
+    name: str, train: bool, shape: tuple[int, ...] | None, on_progress: Progress | None
+) -> ImageSet:
+    """Both splits of a folder of images, read and decoded once (one listing, one check)."""
+    root = folder_path(name)
+    asked = None if shape is None else tuple(int(v) for v in shape)
+    key = (name, train, str(root.resolve()), asked)
+    with _lock:
+        if key not in _loaded:
+            classes, splits = load_tree(
+                disk_tree(root), asked, on_progress=on_progress, cache=cache_dir() / "folders"
+            )
+            for split, (images, labels) in splits.items():
+                source = f"image folder {root.resolve()} ({split}/, {len(labels):,} images)"
+                is_train = split == "train"
+                _loaded[(name, is_train, key[2], asked)] = ImageSet(
+                    name, is_train, images, labels, classes, source
+                )
         return _loaded[key]
 
 

@@ -190,8 +190,10 @@ def evaluate_model_on(
     limit: int | None = None,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    shape: tuple[int, int, int] | None = None,
 ) -> Evaluation:
-    """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images).
+    """:func:`evaluate` on the test split of a named dataset (the first ``limit`` images;
+    ``shape``: a folder of images' shape, see :func:`convae.data.load_dataset`).
 
     This is what ``python -m convae eval`` reports. :func:`convae.fitting.fit` measures a
     new model with :func:`evaluate` on the same test images and noise seed, so ``eval``
@@ -199,5 +201,5 @@ def evaluate_model_on(
     """
     from .data import load_dataset
 
-    test = load_dataset(dataset, train=False).subset(limit=limit)
+    test = load_dataset(dataset, train=False, shape=shape).subset(limit=limit)
     return evaluate(model, test.images, noise, seed=seed, on_batch=on_batch)

@@ -87,3 +87,28 @@ def colour_data_folder(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
     monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
     return root
+
+
+def png_colour_data_folder(tmp_path: Path, monkeypatch, per_class: int = 3) -> Path:
+    """The app's data folder with a tiny CIFAR-10 as its PNG copy only
+    (``CIFAR10-png/{train,test}/<class>/*.png``, as in the shared datasets: the official
+    archive absent) and the real MNIST beside it; a private cache; set in the
+    environment."""
+    import os
+
+    from PIL import Image
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c, name in enumerate(CIFAR_CLASSES):
+            folder = root / "CIFAR10-png" / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                pixels[..., c % 3] //= 2  # each class a little less of one colour
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    (root / "MNIST").symlink_to(Path(os.environ["CONVAE_DATA_DIR"]).resolve() / "MNIST")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(root))
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    return root

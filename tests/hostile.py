@@ -181,3 +181,114 @@ def good_images() -> dict[str, bytes]:
         "tiny.png": png(Image.new("L", (1, 1), 255)),
         "wide.png": png(Image.new("L", (500, 3), 128)),
     }
+
+
+# ------------------------------------------------------------------ image folders
+def folder_pictures(
+    classes=("circles", "squares"), train: int = 6, test: int = 2, colour: bool = True
+) -> dict[str, bytes]:
+    """An image folder as {path: file}: train/<class>/ and test/<class>/, PNG and JPEG
+    pictures of assorted sizes (each class its own brightness, so labels can be told)."""
+    rng = np.random.default_rng(0)
+    files = {}
+    for split, n in (("train", train), ("test", test)):
+        for c, name in enumerate(classes):
+            for i in range(n):
+                size = (40 + 7 * i, 30 + 5 * c)
+                base = 60 + c * 120 // max(1, len(classes) - 1)
+                pixels = rng.integers(base - 40, base + 40, (size[1], size[0], 3), dtype=np.uint8)
+                img = Image.fromarray(pixels if colour else pixels[..., 0])
+                fmt = "JPEG" if i % 3 == 2 else "PNG"
+                files[f"{split}/{name}/{i}.{fmt.lower()}"] = png(img, fmt)
+    return files
+
+
+def write_folder(root: Path, files: dict[str, bytes]) -> Path:
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    return root
+
+
+def zipped(files: dict[str, bytes], top: str = "", method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """``files`` in a zip, under the folder ``top`` if given."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for path, data in files.items():
+            z.writestr(f"{top}/{path}" if top else path, data)
+    return buf.getvalue()
+
+
+def _with_entry(info: zipfile.ZipInfo, data: bytes) -> bytes:
+    """A good image folder plus one crafted entry."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, content in folder_pictures().items():
+            z.writestr(path, content)
+        z.writestr(info, data)
+    return buf.getvalue()
+
+
+def _lying_size(data: bytes) -> bytes:
+    """``data`` (a zip) with its first entry's central-directory size made 10 bytes
+    smaller than its real size: whoever trusts it reads a wrong picture."""
+    at = data.index(b"PK\x01\x02")  # the first central-directory entry
+    size = struct.unpack("<I", data[at + 24 : at + 28])[0]
+    return data[: at + 24] + struct.pack("<I", size - 10) + data[at + 28 :]
+
+
+def _encrypted(data: bytes) -> bytes:
+    """``data`` (a zip) with its first entry flagged as encrypted (zipfile cannot write
+    one): the flag bit in its central-directory entry."""
+    at = data.index(b"PK\x01\x02") + 8
+    flags = struct.unpack("<H", data[at : at + 2])[0] | 0x1
+    return data[:at] + struct.pack("<H", flags) + data[at + 2 :]
+
+
+@functools.lru_cache
+def hostile_zips() -> dict[str, tuple[bytes, str]]:
+    """Every kind of bad zip a visitor can upload as an image folder, by file name, with
+    a part of the message that refuses it."""
+    good = folder_pictures()
+    symlink = zipfile.ZipInfo("train/circles/link.png")
+    symlink.external_attr = 0o120777 << 16  # S_IFLNK: a symbolic link to /etc/passwd
+    fifo = zipfile.ZipInfo("train/circles/pipe.png")
+    fifo.external_attr = 0o010644 << 16  # S_IFIFO
+    zeros = bytes(20_000_000)  # 20 MB that deflate to 20 KB
+    many = {f"train/circles/{i}.png": b"x" for i in range(7000)}
+    stored = zipped(good, method=zipfile.ZIP_STORED)
+    return {
+        "not-a-zip.zip": (random.Random(0).randbytes(5000), "not a zip file"),
+        "empty.zip": (b"", "not a zip file"),
+        "ratio-bomb.zip": (zipped({**good, "train/circles/bomb.png": zeros}), "zip bomb"),
+        "declared-bomb.zip": (
+            zipped({**good, **{f"train/circles/b{i}.png": zeros for i in range(4)}}),
+            "would unpack to",
+        ),
+        "lying-size.zip": (_lying_size(stored), "cannot be read"),
+        "absolute-path.zip": (_with_entry(zipfile.ZipInfo("/etc/cron.d/x.png"), b"x"), "absolute"),
+        "windows-path.zip": (_with_entry(zipfile.ZipInfo("C:\\Windows\\x.png"), b"x"), "absolute"),
+        "dot-dot.zip": (
+            _with_entry(zipfile.ZipInfo("train/circles/../../../../tmp/x.png"), b"x"),
+            "'..'",
+        ),
+        "symlink.zip": (_with_entry(symlink, b"/etc/passwd"), "symbolic link"),
+        "fifo.zip": (_with_entry(fifo, b""), "special file"),
+        "encrypted.zip": (_encrypted(zipped(good)), "encrypted"),
+        "tiny-files.zip": (zipped(many), "entries"),
+        "non-image.zip": (zipped({**good, "train/squares/notes.txt": b"hello"}), "not an image"),
+        "disguised.zip": (zipped({**good, "train/squares/evil.png": EPS}), "not a picture"),
+        "png-bomb.zip": (
+            zipped({**good, "train/squares/bomb.png": blank_png(30000, 30000, rows=16)}),
+            "too large to decode",
+        ),
+        "no-train.zip": (
+            zipped({p.replace("train/", "training/"): d for p, d in good.items()}),
+            "no train/",
+        ),
+        "no-classes.zip": (
+            zipped({"train/a.png": good["train/circles/0.png"], **good}),
+            "not in a class folder",
+        ),
+        "too-big.zip": (random.Random(1).randbytes(10_000_001), "MB"),
+    }

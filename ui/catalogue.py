@@ -29,8 +29,10 @@ from convae import (
 )
 from convae.checkpoint import to_bytes
 from convae.data import DATASETS
-from convae.pca import PCAModel, pca_for
+from convae.pca import PCAModel, fit_pca, pca_for
 from convae.zoo import checkpoint_dir, read_index
+
+from . import own_images
 
 DEFAULT_ARCH = "conv-upsample"
 
@@ -93,12 +95,27 @@ def untrained_model(arch: str, shape: tuple[int, int, int]) -> Autoencoder:
 
 
 @st.cache_resource(show_spinner="Fitting PCA on the training images (once per server)...")
+def _server_pca(dataset: str, k: int) -> PCAModel:
+    return pca_for(dataset, k).eval()
+
+
+# an uploaded dataset's name is its zip's hash: the same images in any session
+@st.cache_resource(show_spinner="Fitting PCA on your training images...", max_entries=8)
+def _own_pca(dataset: str, k: int) -> PCAModel:
+    return fit_pca(own_images.get(dataset).train.images, k).eval()
+
+
 def pca_model(dataset: str, k: int) -> PCAModel:
     """PCA with ``k`` components on the dataset's training split: the classical reference
     with the same code size as a model whose code has ``k`` values."""
-    model = pca_for(dataset, k)
-    model.eval()
-    return model
+    return (_own_pca if own_images.is_own(dataset) else _server_pca)(dataset, k)
+
+
+def dataset_shape(dataset: str) -> tuple[int, int, int]:
+    """The images' shape: a server dataset's, or this session's uploaded images'."""
+    if own_images.is_own(dataset):
+        return own_images.get(dataset).train.shape
+    return DATASETS[dataset].shape
 
 
 def _psnr_label(metrics: dict[str, Any]) -> str:
@@ -217,7 +234,7 @@ def weights_file(ref: ModelRef) -> WeightsFile | None:
         shipped = any(e.file == name and e.shipped for e in file_entries())
         return WeightsFile(name, shipped, path.read_bytes)
     if kind == "session":
-        dataset = ref.meta.get("dataset") or "model"
+        dataset = own_images.code_name(ref.meta.get("dataset") or "model").replace(":", "-")
         return WeightsFile(
             f"{dataset}-{ref.arch}-{name}.pt", False, lambda: to_bytes(ref.model, ref.meta)
         )
@@ -227,7 +244,7 @@ def weights_file(ref: ModelRef) -> WeightsFile | None:
 def pca_choices(dataset: str) -> dict[str, Choice]:
     """PCA with each code size the architectures use on ``dataset``: the classical
     reference a page can offer beside the models (ids ``pca:K``)."""
-    shape = DATASETS[dataset].shape
+    shape = dataset_shape(dataset)
     sizes = sorted({untrained_model(a, shape).latent_size for a in ARCHITECTURES})
     return {f"pca:{k}": Choice(f"pca:{k}", "pca", f"{k} values, no training") for k in sizes}
 
@@ -235,7 +252,7 @@ def pca_choices(dataset: str) -> dict[str, Choice]:
 def resolve(model_id: str, dataset: str) -> ModelRef:
     """The model behind a choice id (raises CheckpointError for a broken file)."""
     kind, _, name = model_id.partition(":")
-    shape = DATASETS[dataset].shape
+    shape = dataset_shape(dataset)
     if kind == "file":
         path = checkpoint_dir() / name
         if not path.is_file():

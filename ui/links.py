@@ -88,8 +88,9 @@ def read_sidebar(
     return values, unused
 
 
-def write_sidebar(dataset: str, arch: str, model_id: str, present: bool) -> None:
-    """Put the sidebar's current choices into the URL (only what changed)."""
+def write_sidebar(dataset: str | None, arch: str, model_id: str, present: bool) -> None:
+    """Put the sidebar's current choices into the URL (only what changed); ``dataset``
+    None: one a link cannot carry (a session's uploaded pictures)."""
     wanted: dict[str, str | None] = {
         "dataset": dataset,
         "arch": arch,

@@ -10,7 +10,7 @@ from convae import ARCHITECTURES, ConvaeError, load_checkpoint
 from convae.jobs import TrainingJob
 from convae.layers import compression
 
-from . import catalogue, layout, links, state
+from . import catalogue, layout, links, own_images, state
 from .errors import guarded
 from .state import DATASET_LABELS
 
@@ -139,7 +139,13 @@ def _share() -> None:
         st.caption("This link is too long for a QR code.")
     else:
         st.image(qr, width=360)
-    if links.model_param(st.session_state["model_id"] or "") is None:
+    if own_images.is_own(st.session_state["dataset"]):
+        st.warning(
+            "Your uploaded pictures cannot travel in a link: the link opens the default "
+            "dataset (MNIST) instead.",
+            icon=":material/info:",
+        )
+    elif links.model_param(st.session_state["model_id"] or "") is None:
         st.warning(
             "Your own model (trained or uploaded in this session) cannot travel in a "
             "link: the link opens the pretrained model for the same dataset and "
@@ -153,12 +159,16 @@ def render() -> catalogue.ModelRef | None:
     adopt_finished_job()
     _apply_pending()
     with st.sidebar:
+        labels = state.dataset_labels()
+        if st.session_state["dataset"] not in labels:  # uploaded images replaced or gone
+            st.session_state["dataset"] = state.DEFAULT_DATASET
         st.selectbox(
             "Dataset",
-            list(DATASET_LABELS),
+            list(labels),
             key="dataset",
-            format_func=lambda d: DATASET_LABELS[d],
-            help="Images the model works on. CIFAR-10 needs its files on the server.",
+            format_func=lambda d: labels.get(d, d),
+            help="Images the model works on. CIFAR-10 needs its files on the server; "
+            "your own pictures can be uploaded below (a zip).",
         )
         st.selectbox(
             "Architecture",
@@ -178,12 +188,18 @@ def render() -> catalogue.ModelRef | None:
         )
         ref = state.current_model()
         links.write_sidebar(
-            st.session_state["dataset"],
+            None if own_images.is_own(st.session_state["dataset"]) else st.session_state["dataset"],
             st.session_state["arch"],
             st.session_state["model_id"],
             layout.presenting(),
         )
-        if not any(k.startswith("file:") for k in choices):
+        if own_images.is_own(st.session_state["dataset"]):
+            st.info(
+                "Your own pictures: no pretrained model knows them. Train one on the "
+                "**Train** page, or look at the untrained one.",
+                icon=":material/info:",
+            )
+        elif not any(k.startswith("file:") for k in choices):
             st.info(
                 f"No pretrained {st.session_state['arch']} model for this dataset yet: "
                 "train one on the **Train** page, or look at the untrained one.",
@@ -216,6 +232,8 @@ def render() -> catalogue.ModelRef | None:
             msg = st.session_state["upload_message"]
             if msg:
                 (st.error if msg[0] == "error" else st.success)(msg[1])
+        with st.expander("Use your own pictures (.zip)"):
+            own_images.uploader()
         job: TrainingJob | None = st.session_state["job"]
         if job is not None and not job.snapshot().finished:
             _training_status()

@@ -21,10 +21,11 @@ from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset, worker
-from convae.data import DATASETS, source_root
+from convae.data import source_root
 from convae.jobs import TrainingJob
 from convae.queue import Place, TrainingQueue, queue_from_env
 
+from . import catalogue, own_images
 from .catalogue import DEFAULT_ARCH, ModelRef, freeze, resolve
 
 DATASET_LABELS = {
@@ -54,6 +55,9 @@ def init_state() -> None:
         "present": False,  # presenter mode (the sidebar's toggle; ?present=1 in a link)
         "pad_drawings": {},  # drawing pad key -> the drawing it starts from (undo, clear)
         "latent_hit": None,  # index of the test image whose point was clicked on the map
+        "own_datasets": {},  # id -> ui.own_images.OwnDataset: a zip of pictures uploaded here
+        "own_upload_seen": None,  # file id of the last zip read (each is read once)
+        "own_upload_message": None,  # (level, text) about the last zip upload
     }
     for key, value in defaults.items():
         if key not in st.session_state:
@@ -69,8 +73,17 @@ def _load_dataset(name: str, train: bool, root: str) -> ImageSet:
     return load_dataset(name, train=train, root=root)
 
 
+def dataset_labels() -> dict[str, str]:
+    """Every dataset this session can choose, id -> label: the server's, then its own."""
+    return {**DATASET_LABELS, **own_images.labels()}
+
+
 def get_dataset(name: str, train: bool = False) -> ImageSet:
-    """The dataset split, loaded once per server; raises DatasetError if it is missing."""
+    """The dataset split, loaded once per server (or this session's uploaded images);
+    raises DatasetError if it is missing."""
+    if own_images.is_own(name):
+        own = own_images.get(name)
+        return own.train if train else own.test
     root = str(source_root(name))
     key = (name, train, root)
     failed = _failures.get(key)
@@ -84,7 +97,7 @@ def get_dataset(name: str, train: bool = False) -> ImageSet:
 
 
 def dataset_shape(name: str) -> tuple[int, int, int]:
-    return DATASETS[name].shape
+    return catalogue.dataset_shape(name)
 
 
 def require_dataset(name: str, train: bool = False) -> ImageSet:
@@ -98,6 +111,9 @@ def require_dataset(name: str, train: bool = False) -> ImageSet:
 
 def missing_message(name: str, error: Exception) -> None:
     """Short: what is missing and what to do (the error says which files, and where)."""
+    if own_images.is_own(name):
+        st.error(f"**{error}** Choose a dataset in the sidebar.", icon=":material/folder_off:")
+        return
     label = DATASET_LABELS.get(name, name)
     st.error(
         f"**{label} is not on this server.** Choose another dataset in the sidebar "
