@@ -362,6 +362,11 @@ def load_dataset(
             png = None if _provided(info, root) else _png_split(info, root, train)
             if png is not None:  # the official files are absent: their lossless PNG copy
                 images, labels, classes = load_png_split(png, info.shape, cache_dir() / "png")
+                # The copy is sorted by class, and the official order is not in it: a fixed
+                # shuffle instead, so that the first N images (a quick training's) sample
+                # every class, as they do in the official order.
+                order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+                images, labels = images[order].contiguous(), labels[order]
                 log.info("%s (%s) read from the PNG copy in %s", name, png.name, png)
                 _loaded[key] = ImageSet(name, train, images, labels, classes, f"PNG copy {png}")
                 return _loaded[key]

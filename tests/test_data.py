@@ -319,11 +319,21 @@ def test_cifar10_is_read_pixel_exact_from_its_png_copy_where_the_archive_is_abse
     clear_cache()
     train = load_dataset("cifar10", train=True)
     assert train.images.shape == (6, 3, 32, 32) and train.images.dtype == torch.uint8
-    assert train.classes == ("airplane", "cat") and train.labels.tolist() == [0, 0, 0, 1, 1, 1]
-    assert torch.equal(
-        train.images[0], torch.from_numpy(written["train/airplane/0"]).permute(2, 0, 1)
-    )
-    assert torch.equal(train.images[5], torch.from_numpy(written["train/cat/2"]).permute(2, 0, 1))
+    assert train.classes == ("airplane", "cat") and sorted(train.labels.tolist()) == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]
+    # every image pixel-exact, under its own class's label (in a fixed shuffled order)
+    for image, label in zip(train.images, train.labels.tolist(), strict=True):
+        cls = train.classes[label]
+        assert any(
+            torch.equal(image, torch.from_numpy(written[f"train/{cls}/{i}"]).permute(2, 0, 1))
+            for i in range(3)
+        )
     assert "PNG copy" in train.source
     test = load_dataset("cifar10", train=False)
     assert len(test) == 4 and test.classes == ("airplane", "cat")
@@ -345,4 +355,22 @@ def test_a_png_copy_with_a_foreign_image_is_refused_with_its_name(tmp_path, monk
     clear_cache()
     with pytest.raises(DatasetError, match=r"cat_9.png is 28x28 L; expected 32x32 RGB"):
         load_dataset("cifar10", train=False, root=tmp_path / "data")
+    clear_cache()
+
+
+def test_the_png_copy_comes_shuffled_so_the_first_images_sample_every_class(tmp_path, monkeypatch):
+    from PIL import Image
+
+    for cls in ("airplane", "bird", "cat"):  # sorted by class on disk, 20 of each
+        folder = tmp_path / "data" / "CIFAR10-png" / "train" / cls
+        folder.mkdir(parents=True)
+        for i in range(20):
+            Image.new("RGB", (32, 32), (i, 0, 0)).save(folder / f"{cls}_{i:02d}.png")
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CONVAE_CACHE_DIR", str(tmp_path / "cache"))
+    clear_cache()
+    first = load_dataset("cifar10", train=True).labels
+    assert set(first[:10].tolist()) == {0, 1, 2}
+    clear_cache()
+    assert torch.equal(load_dataset("cifar10", train=True).labels, first)  # the same order
     clear_cache()
