@@ -89,6 +89,10 @@ def test_home_shows_the_model_and_the_slider_changes_the_picture(checkpoints):
     assert at.session_state["model_id"] == "file:mnist-conv-upsample.pt"  # pretrained first
     captions = [c for img in at.get("image") for c in img.captions]
     assert any(c.startswith("PCA with the same 196 values") for c in captions), captions
+    # a minute's training stays below PCA, and the page says so
+    assert "Below PCA with the same code size" in texts(at)
+    assert "kept as its tutorial defines it" in texts(at)
+    assert "Trained on clean images." in texts(at)
     before = image_urls(at)
     at.slider(key="home_index").set_value(7).run()
     assert_clean(at)
@@ -109,20 +113,32 @@ def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
     at = new_app("app_pages/explore.py")
     assert len(at.get("plotly_chart")) == 1  # the noise sweep
     first = metrics(at)
-    assert set(first) >= {"Noisy input: PSNR", "Model output: PSNR", "Model output: SSIM"}
+    beside = ["PCA-196: PSNR", "median: PSNR", "TV: PSNR", "NLM: PSNR"]
+    assert list(first) == ["Noisy input: PSNR", "Model output: PSNR", *beside]
     urls = image_urls(at)
     at.slider(key="explore_level").set_value(0.7).run()
     assert_clean(at)
     assert metrics(at)["Noisy input: PSNR"] != first["Noisy input: PSNR"]
-    # PCA with the model's code size (196 values) beside it, and it sees the noise too
-    assert metrics(at)["PCA (196 values): PSNR"] != first["PCA (196 values): PSNR"]
+    # PCA with the model's code size (196 values) and the classical filters beside it,
+    # and they see the noise too
+    for label in beside:
+        assert metrics(at)[label] != first[label], label
+    assert "trained on clean images" in texts(at)  # beside the model's numbers
+    assert "non-local means" in texts(at)  # its row of pictures, beside the model's
     assert image_urls(at) != urls
     at.selectbox(key="explore_kind").set_value("salt-pepper").run()
     at.selectbox(key="explore_source").set_value("One class").run()
     at.selectbox(key="explore_class").set_value(3).run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table.index)[:2] == ["PSNR noisy (dB)", "PSNR model (dB)"]
+    assert list(table.index)[:6] == [
+        "PSNR noisy (dB)",
+        "PSNR model (dB)",
+        "PSNR PCA-196 (dB)",
+        "PSNR median 3x3 (dB)",
+        "PSNR total variation (dB)",
+        "PSNR non-local means (dB)",
+    ]
     assert len(table.columns) == 8  # one column per image
     from convae import load_dataset
 
@@ -196,6 +212,12 @@ def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
     pca = table[table["model"].str.startswith("pca")]
     assert len(table) == 3 and list(pca["code size"]) == [196]
     assert pca["PSNR clean, 500 test images (dB)"].item() > 27  # above every shipped 196
+    # each model's gain or loss against PCA with its code size; PCA's own is 0
+    vs = table["vs PCA, same code size (dB)"]
+    assert pca["vs PCA, same code size (dB)"].item() == 0
+    assert (vs[table["model"].str.startswith("conv")] < 0).all()
+    assert list(table["trained on"]) == ["clean images", "clean images", "no training"]
+    assert texts(at).count("Below PCA with the same code size") == 2
     at.multiselect(key="compare_models_mnist").set_value(["untrained:conv-bn"]).run()
     assert_clean(at)
     assert "at least two" in texts(at)
