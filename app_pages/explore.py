@@ -6,7 +6,7 @@ import streamlit as st
 from convae import Noise, add_noise, image_metrics
 from convae.denoise import CLASSICAL_FILTERS, classical_sweep, noise_sweep
 from convae.figures import sweep_figure
-from convae.tuning import TUNE_IMAGES, classical_outputs, tuned_strengths
+from convae.tuning import TUNE_IMAGES, classical_outputs, strengths_for
 from ui import baselines, catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
@@ -60,7 +60,7 @@ def cached_classical_sweep(dataset: str, kind: str):
         images,
         kind,
         SWEEP_LEVELS,
-        lambda level: tuned_strengths(dataset, Noise(kind, level)),
+        lambda level: strengths_for(dataset, Noise(kind, level)),
         seed=SWEEP_SEED,
     )
 

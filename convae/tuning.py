@@ -6,20 +6,29 @@ each noise kind and level the strength is the one of the filter's grid with the 
 mean PSNR on the first :data:`TUNE_IMAGES` training images, corrupted with a noise draw
 of their own (:data:`TUNE_SEED`). The test images a page shows, or a table measures,
 play no part in it, so the filters get no advantage a trained model could not have.
+
+A search costs about half a second of CPU, too slow for a slider move: the checkpoint
+index ships the strengths chosen for every noise kind at the levels of :data:`LEVELS`
+(``scripts/train_checkpoints.py`` writes them; a test checks that searching again gives
+them), and :func:`strengths_for` reads them there, searching only for other datasets or
+levels (once per process each).
 """
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import torch
 
 from .denoise import CLASSICAL_FILTERS, ClassicalFilter
 from .metrics import psnr_per_image
-from .noise import Noise, add_noise
+from .noise import NOISE_KINDS, Noise, add_noise
 
 TUNE_IMAGES = 32  # about 0.3 s per filter and noise level on one core
 TUNE_SEED = 1234  # not the test sets' noise seed (0)
+# the levels whose strengths the index ships: the app's noise slider, 0 to 1 in 0.05 steps
+LEVELS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 
 def choose_strength(
@@ -49,20 +58,62 @@ def _tuned(dataset: str, root: str, noise: Noise) -> tuple[tuple[str, float], ..
     return tuple((name, choose_strength(f, images, noise)) for name, f in CLASSICAL_FILTERS.items())
 
 
+def _key(noise: Noise) -> Noise:
+    # the level rounded: a slider's 0.30000000000000004 is 0.3's strength, not a new search
+    return Noise(noise.kind, round(noise.level, 6)) if not noise.is_clean else Noise()
+
+
 def tuned_strengths(dataset: str, noise: Noise) -> dict[str, float]:
     """Each classical filter's strength for ``noise`` on ``dataset``, by filter name,
-    chosen on its training images (once per process for each dataset, kind and level)."""
+    chosen on its training images (searched once per process for each dataset, kind and
+    level)."""
     from .data import source_root
 
-    # the level rounded: a slider's 0.30000000000000004 is 0.3's strength, not a new search
-    key = Noise(noise.kind, round(noise.level, 6)) if not noise.is_clean else Noise()
     # keyed by the folder too: another data folder may hold other images of that name
-    return dict(_tuned(dataset, str(source_root(dataset)), key))
+    return dict(_tuned(dataset, str(source_root(dataset)), _key(noise)))
+
+
+def strength_table(dataset: str) -> dict[str, dict[str, float]]:
+    """:func:`tuned_strengths` for clean input and every noise kind at each of
+    :data:`LEVELS`, by noise (``"gaussian:0.3"``): what the index ships."""
+    noises = [Noise(), *(Noise(kind, level) for kind in NOISE_KINDS for level in LEVELS)]
+    return {str(n): tuned_strengths(dataset, n) for n in noises}
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped(folder: str, stamp: int) -> dict[str, dict[str, dict[str, float]]]:
+    from .zoo import read_baselines
+
+    return {d: b.get("strengths", {}) for d, b in read_baselines(folder).items()}
+
+
+def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
+    """The strengths the checkpoint index ships for ``dataset`` and ``noise`` (chosen by
+    :func:`tuned_strengths`), else :func:`tuned_strengths` itself.
+
+    Where the index has a table for ``dataset``, a level between its levels takes the
+    nearest one's strengths: a level no slider sends (typed into a link) costs no search.
+    """
+    from .zoo import INDEX, checkpoint_dir
+
+    index = Path(checkpoint_dir()) / INDEX
+    try:
+        stamp = index.stat().st_mtime_ns
+    except OSError:
+        return tuned_strengths(dataset, noise)
+    table = _shipped(str(index.parent), stamp).get(dataset, {})
+    key = _key(noise)
+    if table and not key.is_clean:
+        key = Noise(key.kind, min(LEVELS, key=lambda level: abs(level - key.level)))
+    shipped = table.get(str(key))
+    if isinstance(shipped, dict) and set(shipped) == set(CLASSICAL_FILTERS):
+        return dict(shipped)
+    return tuned_strengths(dataset, noise)
 
 
 def classical_outputs(noisy: torch.Tensor, dataset: str, noise: Noise) -> dict[str, torch.Tensor]:
     """Each classical filter's output for ``noisy`` (a (B, C, H, W) float batch in [0, 1]
     corrupted by ``noise``), at the strength chosen for that noise on ``dataset``'s
     training images, by filter name."""
-    strengths = tuned_strengths(dataset, noise)
+    strengths = strengths_for(dataset, noise)
     return {name: f(noisy, strengths[name]) for name, f in CLASSICAL_FILTERS.items()}

@@ -19,10 +19,12 @@ entries use, and the classical filters with their strengths chosen on training i
         "classical": [{"name": "non-local means", "strengths": {"gaussian:0.1": 0.08},
                        "metrics": {"gaussian:0.1": ..., ...}}],
         "check": {"n": 300, "noise": "gaussian:0.3", "pca": {"196": {...}},
-                  "classical": {"non-local means": {...}}}}}
+                  "classical": {"non-local means": {...}}},
+        "strengths": {"none": {...}, "gaussian:0.05": {"total variation": 0.016, ...}}}}
 
 ``check`` repeats the figures on the first ``n`` test images at one noise level, so a
-test reproduces them in seconds.
+test reproduces them in seconds; ``strengths`` are the classical filters' strengths for
+every noise kind at the app's slider levels (see :mod:`convae.tuning`).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from convae.fitting import Fitted, fit, initial_model
 from convae.metrics import evaluate
 from convae.models import ARCHITECTURES
 from convae.pca import pca_for
-from convae.tuning import tuned_strengths
+from convae.tuning import strength_table, tuned_strengths
 from convae.zoo import checkpoint_dir, read_baselines, read_index, write_index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,28 +181,34 @@ def _check(dataset: str, pca_sizes: list[int]) -> dict:
 def measure_baselines(
     dataset: str, code_sizes: set[int], old: dict | None, test_limit: int | None = None
 ) -> dict:
-    """A dataset's baselines, measured on the test images the models are measured on:
-    ``old``'s rows are kept where they were measured on as many images, and only the
-    missing PCA sizes (or everything, if ``old`` is None) are measured."""
+    """A dataset's baselines, measured on the test images the models are measured on.
+
+    ``old``'s parts are kept where they were measured on as many test images; only what
+    is missing is measured (everything, if ``old`` is None): a PCA row for each new code
+    size, the classical rows, and the strength table the app reads (not for a trial run
+    on fewer test images: that table alone is a minute of CPU, and the app can search).
+    """
     test = load_dataset(dataset, train=False).subset(limit=test_limit)
     if old is not None and old.get("test_images") != len(test):
         old = None  # measured on another number of test images: all again
-    pca = {row["latent_size"]: row for row in (old or {}).get("pca", [])}
+    base = dict(old or {"test_images": len(test)})
+    pca = {row["latent_size"]: row for row in base.get("pca", [])}
+    changed = old is None
     for k in sorted(code_sizes - set(pca)):
         print(f"== {dataset} / PCA-{k}", flush=True)
         pca[k] = _pca_row(dataset, k, test.images)
-    if old is not None and "classical" in old:
-        classical = old["classical"]
-    else:
+        changed = True
+    base["pca"] = [pca[k] for k in sorted(pca)]
+    if "classical" not in base:
         print(f"== {dataset} / classical filters", flush=True)
-        classical = [_classical_row(dataset, name, test.images) for name in CLASSICAL_FILTERS]
-    sizes = sorted(pca)
-    return {
-        "test_images": len(test),
-        "pca": [pca[k] for k in sizes],
-        "classical": classical,
-        "check": _check(dataset, sizes),
-    }
+        base["classical"] = [_classical_row(dataset, n, test.images) for n in CLASSICAL_FILTERS]
+        changed = True
+    if "strengths" not in base and test_limit is None:
+        print(f"== {dataset} / the classical filters' strengths at every level", flush=True)
+        base["strengths"] = strength_table(dataset)
+    if changed or "check" not in base:
+        base["check"] = _check(dataset, sorted(pca))
+    return base
 
 
 def update_index(
@@ -376,13 +382,14 @@ def main() -> None:
     parser.add_argument(
         "--tables-only",
         action="store_true",
-        help="rewrite the README tables from index.json, train nothing",
+        help="rewrite the README tables from index.json (adding any baselines it lacks), "
+        "train nothing",
     )
     parser.add_argument(
         "--baselines",
         action="store_true",
-        help="measure every dataset's baselines (PCA, classical filters) again; "
-        "with --tables-only: only them, train nothing",
+        help="measure every dataset's baselines (PCA, classical filters) again, not only "
+        "what they lack; with --tables-only: only them, train nothing",
     )
     args = parser.parse_args()
     if args.threads:
@@ -403,10 +410,10 @@ def main() -> None:
                     args.test_limit,
                 )
                 update_index(out_dir, entry)  # after every model: a crash loses little
-    # baselines last: they need every code size the models use
-    measure = not args.tables_only or args.baselines
+    # baselines last: they need every code size the models use (with --tables-only too:
+    # an index from before the baselines gets them; a complete one costs nothing)
     entries, baselines = update_index(
-        out_dir, baselines=measure, fresh=args.baselines, test_limit=args.test_limit
+        out_dir, baselines=True, fresh=args.baselines, test_limit=args.test_limit
     )
     write_tables(entries, baselines, out_dir)
     print(f"done in {time.perf_counter() - start:.0f}s; index at {out_dir / 'index.json'}")
