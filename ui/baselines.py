@@ -38,28 +38,45 @@ def vs_pca(ref: ModelRef, dataset: str) -> float:
     return clean_quality(ref, dataset)["psnr"] - pca_quality(dataset, k)["psnr"]
 
 
+def below_pca(ref: ModelRef, dataset: str) -> bool:
+    """Whether ``ref`` is a trained network that reconstructs clean test images worse than
+    PCA with its code size."""
+    return ref.trained and ref.kind != "pca" and vs_pca(ref, dataset) < 0
+
+
+def _from_tutorial(ref: ModelRef) -> bool:
+    arch = ARCHITECTURES.get(ref.arch)
+    return arch is not None and arch.from_tutorial
+
+
+TUTORIAL_NOTE = (
+    "The tutorials' architectures are kept as they define them: they show what a design "
+    "costs, not a network at its best."
+)
+
+
 def below_pca_note(ref: ModelRef, dataset: str) -> str | None:
     """A sentence for a trained model that reconstructs worse than PCA with its code size
-    (None otherwise): the tutorials' architectures are kept as they define them, and
-    several stay below the linear method."""
-    if not ref.trained or ref.kind == "pca":
+    (None otherwise): several of the tutorials' architectures stay below the linear method."""
+    if not below_pca(ref, dataset):
         return None
-    gap = vs_pca(ref, dataset)
-    if gap >= 0:
-        return None
-    k = ref.model.latent_size
     note = (
         f"**Below PCA with the same code size**: on the first {TEST_IMAGES} clean test "
-        f"images this model reconstructs {-gap:.2f} dB worse than PCA with {k} values, a "
-        "linear projection computed in closed form."
+        f"images this model reconstructs {-vs_pca(ref, dataset):.2f} dB worse than PCA with "
+        f"{ref.model.latent_size} values, a linear projection computed in closed form."
     )
-    arch = ARCHITECTURES.get(ref.arch)
-    if arch is not None and arch.from_tutorial:
-        note += (
-            " The architecture is kept as its tutorial defines it: it shows what a design "
-            "costs, not a network at its best."
-        )
-    return note
+    return note + (" " + TUTORIAL_NOTE if _from_tutorial(ref) else "")
+
+
+def below_pca_summary(refs: list[ModelRef], names: list[str], dataset: str) -> str | None:
+    """One sentence naming each of ``refs`` (shown as ``names``) that is below PCA with
+    its code size, with the gap; None when none is."""
+    below = [(r, n) for r, n in zip(refs, names, strict=True) if below_pca(r, dataset)]
+    if not below:
+        return None
+    listed = ", ".join(f"{n} ({vs_pca(r, dataset):+.2f} dB)" for r, n in below)
+    note = f"**Below PCA with the same code size** on clean test images: {listed}."
+    return note + (" " + TUTORIAL_NOTE if any(_from_tutorial(r) for r, _ in below) else "")
 
 
 def trained_for(ref: ModelRef) -> str:
