@@ -3,17 +3,19 @@
 import pandas as pd
 import streamlit as st
 
-from convae import Noise, add_noise, image_metrics
-from convae.denoise import CLASSICAL_FILTERS, classical_sweep, noise_sweep
+from convae import add_noise, image_metrics
+from convae.denoise import (
+    CLASSICAL_FILTERS,
+    SWEEP_IMAGES,
+    SWEEP_LEVELS,
+    SWEEP_SEED,  # the curve's noise; the slider's seed only changes the pictures above
+    noise_sweep,
+)
 from convae.figures import sweep_figure
-from convae.tuning import TUNE_IMAGES, classical_outputs, strengths_for
+from convae.tuning import TUNE_IMAGES, classical_outputs, classical_sweep_for
 from ui import baselines, catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
-
-SWEEP_IMAGES = 256
-SWEEP_SEED = 0  # the curve's noise; the slider's seed only changes the pictures above
-SWEEP_LEVELS = [0.05, *(round(0.1 * i, 2) for i in range(1, 11))]  # 0 would be a perfect copy
 
 st.title(nav.title(__file__))
 layout.explain(
@@ -48,21 +50,14 @@ def cached_sweep(model_key: str, dataset: str, kind: str, _model):
     return noise_sweep(_model, images, kind, SWEEP_LEVELS, seed=SWEEP_SEED, references=references)
 
 
-# The classical filters do not depend on the model: measured once per server for each
-# dataset and noise kind, their strength at each level chosen on training images first.
+# The classical filters do not depend on the model: the index ships their curves for its
+# datasets; for another, they are measured once per server for each noise kind (7 s).
 @st.cache_data(
-    show_spinner="Tuning and measuring the classical filters at 11 noise levels (once)...",
+    show_spinner="Measuring the classical filters at 11 noise levels (once per server)...",
     max_entries=16,
 )
 def cached_classical_sweep(dataset: str, kind: str):
-    images = state.get_dataset(dataset).floats(slice(0, SWEEP_IMAGES))
-    return classical_sweep(
-        images,
-        kind,
-        SWEEP_LEVELS,
-        lambda level: strengths_for(dataset, Noise(kind, level)),
-        seed=SWEEP_SEED,
-    )
+    return classical_sweep_for(dataset, kind)
 
 
 @st.fragment

@@ -23,6 +23,12 @@ from .models import Autoencoder
 from .noise import add_noise
 from .tensors import eval_mode
 
+# The noise sweep pages show: the first SWEEP_IMAGES test images, one noise draw scaled to
+# each level (0 would be a perfect copy)
+SWEEP_IMAGES = 256
+SWEEP_SEED = 0
+SWEEP_LEVELS = [0.05, *(round(0.1 * i, 2) for i in range(1, 11))]
+
 # Non-local means compares 5x5 patches within 6 pixels: on a 28x28 digit a larger search
 # window finds no better patches, only costs time (about 1 ms an image this way).
 NLM_PATCH, NLM_DISTANCE = 5, 6

@@ -17,11 +17,18 @@ levels (once per process each).
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import torch
 
-from .denoise import CLASSICAL_FILTERS, ClassicalFilter
+from .denoise import (
+    CLASSICAL_FILTERS,
+    SWEEP_IMAGES,
+    SWEEP_LEVELS,
+    SWEEP_SEED,
+    ClassicalFilter,
+    Sweep,
+    classical_sweep,
+)
 from .metrics import psnr_per_image
 from .noise import NOISE_KINDS, Noise, add_noise
 
@@ -80,13 +87,6 @@ def strength_table(dataset: str) -> dict[str, dict[str, float]]:
     return {str(n): tuned_strengths(dataset, n) for n in noises}
 
 
-@functools.lru_cache(maxsize=8)
-def _shipped(folder: str, stamp: int) -> dict[str, dict[str, dict[str, float]]]:
-    from .zoo import read_baselines
-
-    return {d: b.get("strengths", {}) for d, b in read_baselines(folder).items()}
-
-
 def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
     """The strengths the checkpoint index ships for ``dataset`` and ``noise`` (chosen by
     :func:`tuned_strengths`), else :func:`tuned_strengths` itself.
@@ -94,14 +94,9 @@ def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
     Where the index has a table for ``dataset``, a level between its levels takes the
     nearest one's strengths: a level no slider sends (typed into a link) costs no search.
     """
-    from .zoo import INDEX, checkpoint_dir
+    from .zoo import shipped_baselines
 
-    index = Path(checkpoint_dir()) / INDEX
-    try:
-        stamp = index.stat().st_mtime_ns
-    except OSError:
-        return tuned_strengths(dataset, noise)
-    table = _shipped(str(index.parent), stamp).get(dataset, {})
+    table = shipped_baselines(dataset).get("strengths", {})
     key = _key(noise)
     if table and not key.is_clean:
         key = Noise(key.kind, min(LEVELS, key=lambda level: abs(level - key.level)))
@@ -109,6 +104,39 @@ def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
     if isinstance(shipped, dict) and set(shipped) == set(CLASSICAL_FILTERS):
         return dict(shipped)
     return tuned_strengths(dataset, noise)
+
+
+def classical_sweep_for(dataset: str, kind: str) -> Sweep:
+    """The classical filters' noise sweep on ``dataset``'s first :data:`SWEEP_IMAGES` test
+    images at :data:`SWEEP_LEVELS` (seed :data:`SWEEP_SEED`), the strengths from
+    :func:`strengths_for`: as the checkpoint index ships it (it costs about 7 s of CPU),
+    else measured."""
+    from .data import load_dataset
+    from .zoo import shipped_baselines
+
+    shipped = shipped_baselines(dataset).get("sweeps", {}).get(kind)
+    same = {"kind": kind, "levels": SWEEP_LEVELS, "n_images": SWEEP_IMAGES, "seed": SWEEP_SEED}
+    if isinstance(shipped, dict) and all(shipped.get(k) == v for k, v in same.items()):
+        names = ["noisy input", *CLASSICAL_FILTERS]
+        psnr, ssim = shipped.get("psnr", {}), shipped.get("ssim", {})
+        count = len(SWEEP_LEVELS)
+        if all(len(psnr.get(n, [])) == count == len(ssim.get(n, [])) for n in names):
+            return Sweep(
+                kind,
+                list(SWEEP_LEVELS),
+                SWEEP_IMAGES,
+                SWEEP_SEED,
+                {n: list(psnr[n]) for n in names},
+                {n: list(ssim[n]) for n in names},
+            )
+    images = load_dataset(dataset, train=False).floats(slice(0, SWEEP_IMAGES))
+    return classical_sweep(
+        images,
+        kind,
+        SWEEP_LEVELS,
+        lambda level: strengths_for(dataset, Noise(kind, level)),
+        SWEEP_SEED,
+    )
 
 
 def classical_outputs(noisy: torch.Tensor, dataset: str, noise: Noise) -> dict[str, torch.Tensor]:

@@ -20,15 +20,19 @@ entries use, and the classical filters with their strengths chosen on training i
                        "metrics": {"gaussian:0.1": ..., ...}}],
         "check": {"n": 300, "noise": "gaussian:0.3", "pca": {"196": {...}},
                   "classical": {"non-local means": {...}}},
-        "strengths": {"none": {...}, "gaussian:0.05": {"total variation": 0.016, ...}}}}
+        "strengths": {"none": {...}, "gaussian:0.05": {"total variation": 0.016, ...}},
+        "sweeps": {"gaussian": {"kind": "gaussian", "levels": [...], "n_images": 256,
+                                "seed": 0, "psnr": {...}, "ssim": {...}}, ...}}}
 
 ``check`` repeats the figures on the first ``n`` test images at one noise level, so a
 test reproduces them in seconds; ``strengths`` are the classical filters' strengths for
-every noise kind at the app's slider levels (see :mod:`convae.tuning`).
+every noise kind at the app's slider levels (see :mod:`convae.tuning`), and ``sweeps``
+their noise sweep for each kind (:func:`convae.tuning.classical_sweep_for`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -73,6 +77,22 @@ def read_baselines(directory: str | Path | None = None) -> dict[str, dict[str, A
     except (OSError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path} is not a readable checkpoint index ({e})") from None
     return {k: v for k, v in baselines.items() if isinstance(v, dict)}
+
+
+@functools.lru_cache(maxsize=8)
+def _baselines_at(folder: str, stamp: int) -> dict[str, dict[str, Any]]:
+    return read_baselines(folder)
+
+
+def shipped_baselines(dataset: str) -> dict[str, Any]:
+    """:func:`read_baselines` of the checkpoint folder for ``dataset`` ({} if none), read
+    once per version of the index (a page asks on every run)."""
+    path = checkpoint_dir() / INDEX
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _baselines_at(str(path.parent), stamp).get(dataset, {})
 
 
 def write_index(

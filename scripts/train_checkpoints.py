@@ -27,6 +27,7 @@ import argparse
 import fcntl
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -37,8 +38,9 @@ from convae.denoise import CLASSICAL_FILTERS, Filtered
 from convae.fitting import Fitted, fit, initial_model
 from convae.metrics import evaluate
 from convae.models import ARCHITECTURES
+from convae.noise import NOISE_KINDS
 from convae.pca import pca_for
-from convae.tuning import strength_table, tuned_strengths
+from convae.tuning import classical_sweep_for, strength_table, tuned_strengths
 from convae.zoo import checkpoint_dir, read_baselines, read_index, write_index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,8 +187,9 @@ def measure_baselines(
 
     ``old``'s parts are kept where they were measured on as many test images; only what
     is missing is measured (everything, if ``old`` is None): a PCA row for each new code
-    size, the classical rows, and the strength table the app reads (not for a trial run
-    on fewer test images: that table alone is a minute of CPU, and the app can search).
+    size, the classical rows, and what the app reads: the strength table and the
+    classical noise sweeps (not for a trial run on fewer test images: they take a minute
+    or two of CPU, and the app can measure them itself).
     """
     test = load_dataset(dataset, train=False).subset(limit=test_limit)
     if old is not None and old.get("test_images") != len(test):
@@ -206,6 +209,9 @@ def measure_baselines(
     if "strengths" not in base and test_limit is None:
         print(f"== {dataset} / the classical filters' strengths at every level", flush=True)
         base["strengths"] = strength_table(dataset)
+    if "sweeps" not in base and test_limit is None:
+        print(f"== {dataset} / the classical filters' noise sweeps", flush=True)
+        base["sweeps"] = {kind: asdict(classical_sweep_for(dataset, kind)) for kind in NOISE_KINDS}
     if changed or "check" not in base:
         base["check"] = _check(dataset, sorted(pca))
     return base

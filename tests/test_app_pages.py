@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from support import app_environment, assert_clean, copy_mnist, new_app
+from support import REPO, app_environment, assert_clean, copy_mnist, new_app
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def checkpoints(tmp_path_factory, data_root):
     """App environment: data, a checkpoint folder with two tiny models, debug errors."""
     from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset, train
     from convae.checkpoint import save_checkpoint
-    from convae.zoo import write_index
+    from convae.zoo import read_baselines, write_index
 
     folder = tmp_path_factory.mktemp("checkpoints")
     train_set = load_dataset("mnist", train=True, root=data_root)
@@ -55,7 +55,9 @@ def checkpoints(tmp_path_factory, data_root):
                 "metrics": metrics,
             }
         )
-    write_index(entries, folder)
+    # the shipped baselines (strengths and classical curves): the pages read them there,
+    # as they do on a server, instead of measuring them in every test process
+    write_index(entries, folder, read_baselines(REPO / "checkpoints"))
     with app_environment(data_root, folder):
         yield folder
 

@@ -11,11 +11,19 @@ import pytest
 from support import REPO as ROOT
 
 from convae import Noise, load_checkpoint, load_dataset
-from convae.denoise import CLASSICAL_FILTERS, Filtered
+from convae.denoise import (
+    CLASSICAL_FILTERS,
+    SWEEP_IMAGES,
+    SWEEP_LEVELS,
+    SWEEP_SEED,
+    Filtered,
+    classical_sweep,
+)
 from convae.metrics import evaluate, evaluate_model_on
 from convae.models import ARCHITECTURES
+from convae.noise import NOISE_KINDS
 from convae.pca import pca_for
-from convae.tuning import LEVELS, strengths_for, tuned_strengths
+from convae.tuning import LEVELS, classical_sweep_for, strengths_for, tuned_strengths
 from convae.zoo import read_baselines, read_index
 
 CHECKPOINTS = ROOT / "checkpoints"
@@ -211,6 +219,36 @@ def test_the_shipped_strengths_cover_the_slider_and_are_those_searched(
     assert strengths_for(dataset, Noise("mask", 0.123)) == table["mask:0.1"]
     assert strengths_for(dataset, Noise("gaussian", 7.5)) == table["gaussian:1"]
     assert strengths_for(dataset, Noise()) == table["none"]
+
+
+@pytest.mark.parametrize("dataset", sorted(BASELINES))
+def test_the_shipped_noise_sweeps_are_the_classical_filters_measured_again(
+    dataset, data_env, monkeypatch
+):
+    """The classical curves the index ships for the Explore page, one level of each
+    noise kind measured again (one noise draw is scaled to every level, so a level
+    alone gives the same figures); the page's reader returns them without measuring."""
+    sweeps = BASELINES[dataset]["sweeps"]
+    assert set(sweeps) == set(NOISE_KINDS)
+    images = load_dataset(dataset, train=False).floats(slice(0, SWEEP_IMAGES))
+    i = 3
+    for kind, shipped in sweeps.items():
+        assert (shipped["levels"], shipped["n_images"]) == (SWEEP_LEVELS, SWEEP_IMAGES)
+        again = classical_sweep(
+            images,
+            kind,
+            [SWEEP_LEVELS[i]],
+            lambda level, kind=kind: strengths_for(dataset, Noise(kind, level)),
+            SWEEP_SEED,
+        )
+        for name, ys in again.psnr.items():
+            assert ys[0] == pytest.approx(shipped["psnr"][name][i], rel=1e-6), (kind, name)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("a shipped sweep needs no measuring")
+
+    monkeypatch.setattr("convae.data.load_dataset", no_data)
+    assert classical_sweep_for(dataset, "mask").psnr == sweeps["mask"]["psnr"]
 
 
 @pytest.mark.parametrize("dataset", sorted(BASELINES))
