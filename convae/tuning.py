@@ -10,8 +10,8 @@ play no part in it, so the filters get no advantage a trained model could not ha
 A search costs about half a second of CPU, too slow for a slider move: the checkpoint
 index ships the strengths chosen for every noise kind at the levels of :data:`LEVELS`
 (``scripts/train_checkpoints.py`` writes them; a test checks that searching again gives
-them), and :func:`strengths_for` reads them there, searching only for other datasets or
-levels (once per process each).
+them), and :func:`strengths_for` reads them there, searching only for other datasets
+(once per process for each kind and level).
 """
 
 from __future__ import annotations
@@ -88,22 +88,20 @@ def strength_table(dataset: str) -> dict[str, dict[str, float]]:
 
 
 def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
-    """The strengths the checkpoint index ships for ``dataset`` and ``noise`` (chosen by
-    :func:`tuned_strengths`), else :func:`tuned_strengths` itself.
-
-    Where the index has a table for ``dataset``, a level between its levels takes the
-    nearest one's strengths: a level no slider sends (typed into a link) costs no search.
+    """The strengths for ``noise`` on ``dataset`` at the nearest of :data:`LEVELS`: as
+    the checkpoint index ships them (chosen by :func:`tuned_strengths`), else
+    :func:`tuned_strengths` itself. Snapping to those levels bounds the searches a page
+    can cause to one per kind and level, whatever level a link carries.
     """
     from .zoo import shipped_baselines
 
-    table = shipped_baselines(dataset).get("strengths", {})
     key = _key(noise)
-    if table and not key.is_clean:
+    if not key.is_clean:
         key = Noise(key.kind, min(LEVELS, key=lambda level: abs(level - key.level)))
-    shipped = table.get(str(key))
+    shipped = shipped_baselines(dataset).get("strengths", {}).get(str(key))
     if isinstance(shipped, dict) and set(shipped) == set(CLASSICAL_FILTERS):
         return dict(shipped)
-    return tuned_strengths(dataset, noise)
+    return tuned_strengths(dataset, key)
 
 
 def classical_sweep_for(dataset: str, kind: str) -> Sweep:

@@ -127,3 +127,19 @@ def test_the_classical_sweep_uses_each_levels_strength(digits):
     h = tuned_strengths("mnist", Noise("gaussian", 0.5))["non-local means"]
     direct = psnr_per_image(nlm_filter(noisy, h).clamp(0, 1), digits[:8]).mean().item()
     assert sweep.psnr["non-local means"][1] == pytest.approx(direct, rel=1e-6)
+
+
+def test_without_a_shipped_table_a_page_searches_at_most_once_per_slider_level(
+    tmp_path, monkeypatch
+):
+    """A checkpoint folder with no index: strengths are searched, at the nearest slider
+    level, so a level typed into a link (0.123, 0.1234, ...) adds no search of its own."""
+    from convae.tuning import strengths_for
+
+    monkeypatch.setenv("CONVAE_CHECKPOINT_DIR", str(tmp_path))
+    tuning_module._tuned.cache_clear()
+    first = strengths_for("mnist", Noise("gaussian", 0.123))
+    for level in (0.1234, 0.09, 0.1):
+        assert strengths_for("mnist", Noise("gaussian", level)) == first
+    assert tuning_module._tuned.cache_info().currsize == 1
+    assert first == tuned_strengths("mnist", Noise("gaussian", 0.1))
