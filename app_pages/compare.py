@@ -4,14 +4,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from convae import CheckpointError, add_noise, evaluate, image_metrics
+from convae import CheckpointError, add_noise, image_metrics
 from convae.checkerboard import checkerboard_share, checkerboard_strength, decode_constant
 from convae.figures import heatmap_grid, normalise
-from ui import catalogue, layout, nav, state, widgets
+from ui import baselines, catalogue, layout, nav, state, widgets
+from ui.baselines import TEST_IMAGES
 from ui.errors import guarded
 from ui.links import URL
-
-TEST_IMAGES = 500
 
 st.title(nav.title(__file__))
 layout.explain(
@@ -74,12 +73,6 @@ if picked is None:
     st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def clean_eval(model_key: str, dataset: str, _model) -> dict:
-    images = state.get_dataset(dataset).images[:TEST_IMAGES]
-    return evaluate(_model, images).to_dict()
-
-
 @st.fragment
 @guarded
 def side_by_side():
@@ -94,31 +87,39 @@ def side_by_side():
         with state.inference():
             out = ref.model(noisy).clamp(0, 1)
         m = image_metrics(out, x)
-        widgets.image_row(ref.arch, out, short_name(ref), label_width=1.4)
-        ev = clean_eval(ref.key, dataset, ref.model)
+        trained_for = baselines.trained_for(ref)
+        widgets.image_row(ref.arch, out, f"{short_name(ref)} · {trained_for}", label_width=1.4)
+        ev = baselines.clean_quality(ref, dataset)
         rows.append(
             {
                 "model": name(ref),
+                "trained on": trained_for.removeprefix("trained on "),
                 "parameters": ref.model.num_params,
                 "code size": ref.model.latent_size,
                 "PSNR here (dB)": m["psnr"].mean().item(),
                 "SSIM here": m["ssim"].mean().item(),
                 f"PSNR clean, {TEST_IMAGES} test images (dB)": ev["psnr"],
+                "vs PCA (dB)": baselines.vs_pca(ref, dataset),
                 f"SSIM clean, {TEST_IMAGES} test images": ev["ssim"],
             }
         )
+    measured = [k for k in rows[0] if ("PSNR" in k or "SSIM" in k)]
     st.dataframe(
         pd.DataFrame(rows)
         .style.format(precision=2)
-        .highlight_max(subset=[k for k in rows[0] if "PSNR" in k or "SSIM" in k], color="#c8f0d8"),
+        .highlight_max(subset=measured, color="#c8f0d8"),
         hide_index=True,
         width="stretch",
     )
     st.caption(
-        f"“Here” = the {len(x)} images above with the noise above. The last two "
-        f"columns: clean input, the first {TEST_IMAGES} test images, the same for "
-        "every model. Best in each column is highlighted."
+        f"“Here” = the {len(x)} images above with the noise above. The clean columns: "
+        f"the first {TEST_IMAGES} test images, the same for every model. Best in each column "
+        "is highlighted. “vs PCA”: the clean PSNR minus that of PCA with the same code size "
+        "(a linear projection, no training); negative = below PCA."
     )
+    note = baselines.below_pca_summary(refs, [name(r) for r in refs], dataset)
+    if note:
+        layout.explain(note)
 
 
 side_by_side()

@@ -4,21 +4,24 @@ import pandas as pd
 import streamlit as st
 
 from convae import add_noise, image_metrics
-from convae.denoise import CLASSICAL_FILTERS, noise_sweep
+from convae.denoise import (
+    CLASSICAL_FILTERS,
+    SWEEP_IMAGES,
+    SWEEP_LEVELS,
+    SWEEP_SEED,  # the curve's noise; the slider's seed only changes the pictures above
+    noise_sweep,
+)
 from convae.figures import sweep_figure
-from ui import catalogue, layout, nav, state, widgets
+from convae.tuning import TUNE_IMAGES, classical_outputs, classical_sweep_for
+from ui import baselines, catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL
-
-SWEEP_IMAGES = 256
-SWEEP_SEED = 0  # the curve's noise; the slider's seed only changes the pictures above
-SWEEP_LEVELS = [0.05, *(round(0.1 * i, 2) for i in range(1, 11))]  # 0 would be a perfect copy
 
 st.title(nav.title(__file__))
 layout.explain(
     "Take test images the model never saw, add noise, and compare what comes out of "
-    "the autoencoder with the clean original. A classical filter (no learning) is "
-    "shown too, so you can see what learning buys."
+    "the autoencoder with the clean original. PCA with the model's code size and three "
+    "classical filters (no learning) are shown too, so you can see what learning buys."
 )
 
 ref = state.current_model()
@@ -47,20 +50,38 @@ def cached_sweep(model_key: str, dataset: str, kind: str, _model):
     return noise_sweep(_model, images, kind, SWEEP_LEVELS, seed=SWEEP_SEED, references=references)
 
 
+# The classical filters do not depend on the model: the index ships their curves for its
+# datasets; for another, they are measured once per server for each noise kind (7 s).
+@st.cache_data(
+    show_spinner="Measuring the classical filters at 11 noise levels (once per server)...",
+    max_entries=16,
+)
+def cached_classical_sweep(dataset: str, kind: str):
+    return classical_sweep_for(dataset, kind)
+
+
 @st.fragment
 @guarded
 def noisy_view():
     noise, seed = widgets.noise_controls("explore")
-    filt_name = st.session_state.get("explore_filter", next(iter(CLASSICAL_FILTERS)))
     x = picked.images
     noisy = add_noise(x, noise.kind, noise.level, seed=seed)
     k = ref.model.latent_size
     pca = catalogue.pca_model(dataset, k)
     with state.inference():
-        out = ref.model(noisy).clamp(0, 1)
-        filtered = CLASSICAL_FILTERS[filt_name](noisy)
-        pca_out = pca(noisy)
-    m_noisy, m_out, m_filt, m_pca = (image_metrics(v, x) for v in (noisy, out, filtered, pca_out))
+        outputs = {
+            "Model output": ref.model(noisy).clamp(0, 1),
+            f"PCA, {k} values": pca(noisy),
+            **classical_outputs(noisy, dataset, noise),
+        }
+    m_noisy = image_metrics(noisy, x)
+    scores = {name: image_metrics(out, x) for name, out in outputs.items()}
+    trained_for = baselines.trained_for(ref)
+    about = {
+        "Model output": f"{ref.label} · {trained_for}",
+        f"PCA, {k} values": "same code size, no training",
+        **{name: "classical filter, no learning" for name in CLASSICAL_FILTERS},
+    }
 
     with layout.main_picture():
         widgets.image_row("Original", x, picked.about)
@@ -70,46 +91,43 @@ def noisy_view():
             (str(noise) if not noise.is_clean else "no noise")
             + f" · {m_noisy['psnr'].mean():.1f} dB",
         )
-        widgets.image_row("Model output", out, f"{ref.label} · {m_out['psnr'].mean():.1f} dB")
-        widgets.image_row(
-            f"PCA, {k} values",
-            pca_out,
-            f"same code size, no training · {m_pca['psnr'].mean():.1f} dB",
-        )
-        widgets.image_row(
-            filt_name, filtered, f"classical filter, no learning · {m_filt['psnr'].mean():.1f} dB"
-        )
-    cards = st.columns(5)
+        for name, out in outputs.items():
+            widgets.image_row(name, out, f"{about[name]} · {scores[name]['psnr'].mean():.1f} dB")
+    cards = st.columns(len(outputs) + 1)
     cards[0].metric(
         "Noisy input: PSNR",
         f"{m_noisy['psnr'].mean():.1f} dB",
         help="Peak signal-to-noise ratio against the clean image, mean over the "
         "images shown. Higher is better; +3 dB halves the squared error.",
     )
-    cards[1].metric(
-        "Model output: PSNR",
-        f"{m_out['psnr'].mean():.1f} dB",
-        f"{(m_out['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
-    )
-    cards[2].metric(
-        f"{filt_name}: PSNR",
-        f"{m_filt['psnr'].mean():.1f} dB",
-        f"{(m_filt['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
-    )
-    cards[3].metric(
-        f"PCA ({k} values): PSNR",
-        f"{m_pca['psnr'].mean():.1f} dB",
-        f"{(m_pca['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
-        help="PCA: the best linear code with as many values as the model's, computed from "
-        "the training images in closed form, with no training loop. The model is worth "
-        "its training where it beats this.",
-    )
-    cards[4].metric(
-        "Model output: SSIM",
-        f"{m_out['ssim'].mean():.3f}",
-        f"{(m_out['ssim'] - m_noisy['ssim']).mean():+.3f} vs noisy",
-        help="Structural similarity: 1 means identical structure, 0 unrelated.",
-    )
+    helps = {
+        "Model output": f"The model shown, {trained_for}.",
+        f"PCA, {k} values": "PCA: the best linear code with as many values as the model's, "
+        "computed from the training images in closed form, with no training loop. The "
+        "model is worth its training where it beats this.",
+        **{
+            name: f"A classical filter: {f.about}."
+            + (
+                f" Its strength is the best of a small grid on {TUNE_IMAGES} training images "
+                "with this noise, never on the images shown."
+                if len(f.strengths) > 1
+                else ""
+            )
+            for name, f in CLASSICAL_FILTERS.items()
+        },
+    }
+    labels = {
+        f"PCA, {k} values": f"PCA-{k}",
+        **{name: f.short for name, f in CLASSICAL_FILTERS.items()},
+    }
+    for card, (name, m) in zip(cards[1:], scores.items(), strict=True):
+        label = labels.get(name, name)
+        card.metric(
+            f"{label}: PSNR",
+            f"{m['psnr'].mean():.1f} dB",
+            f"{(m['psnr'] - m_noisy['psnr']).mean():+.1f} dB vs noisy",
+            help=helps[name],
+        )
 
     if not noise.is_clean and ref.meta.get("train_noise", "none") in ("none", None):
         layout.explain(
@@ -118,57 +136,41 @@ def noisy_view():
             "input does better: pick the **denoiser** architecture, or train with "
             "*training noise* on the Train page."
         )
+    short = {"Model output": "model", f"PCA, {k} values": f"PCA-{k}"}
+    rows = {"noisy": m_noisy, **{short.get(n, n): m for n, m in scores.items()}}
     per_image = pd.DataFrame(
-        [
-            m_noisy["psnr"].tolist(),
-            m_out["psnr"].tolist(),
-            m_filt["psnr"].tolist(),
-            m_pca["psnr"].tolist(),
-            m_noisy["ssim"].tolist(),
-            m_out["ssim"].tolist(),
-            m_filt["ssim"].tolist(),
-            m_pca["ssim"].tolist(),
-        ],
-        index=[
-            "PSNR noisy (dB)",
-            "PSNR model (dB)",
-            f"PSNR {filt_name} (dB)",
-            f"PSNR PCA-{k} (dB)",
-            "SSIM noisy",
-            "SSIM model",
-            f"SSIM {filt_name}",
-            f"SSIM PCA-{k}",
-        ],
+        [m["psnr"].tolist() for m in rows.values()] + [m["ssim"].tolist() for m in rows.values()],
+        index=[f"PSNR {n} (dB)" for n in rows] + [f"SSIM {n}" for n in rows],
         columns=[name.split(" ")[0] for name in picked.names],
     )
     # rounded, not styled: a pandas Styler renders HTML first, a tenth of this run's time
     st.dataframe(per_image.round(2), width="stretch")
     st.caption(
         "Per image, left to right as above. PSNR and SSIM compare each version with "
-        "the clean original; higher is better for both."
+        "the clean original; higher is better for both (SSIM: 1 means identical structure)."
     )
 
     st.subheader("What learning buys: quality against noise level")
     c1, c2 = st.columns([1, 3])
     metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric", bind=URL)
-    c1.selectbox(
-        "Classical filter shown above", list(CLASSICAL_FILTERS), key="explore_filter", bind=URL
-    )
     kind = noise.kind if noise.kind != "none" else "gaussian"
-    sweep = cached_sweep(ref.key, dataset, kind, ref.model)
+    sweep = cached_sweep(ref.key, dataset, kind, ref.model).joined(
+        cached_classical_sweep(dataset, kind)
+    )
     c1.caption(
         f"Each point is the mean over the first {sweep.n_images} test images with "
         f"{kind} noise (seed {SWEEP_SEED}), compared with the clean images. The dashed line "
         "is the slider's level. Where the green line is above the red one, the model "
-        "improves its input. Dotted lines need no learning: classical filters, and PCA "
-        f"with the model's code size ({ref.model.latent_size} values)."
+        "improves its input. Dotted lines need no learning: the classical filters (their "
+        f"strength chosen at each level on {TUNE_IMAGES} training images), and PCA with "
+        f"the model's code size ({k} values). The model is {trained_for}."
     )
     c2.plotly_chart(
         sweep_figure(
             sweep,
             metric.lower(),
             noise.level if noise.kind != "none" else None,
-            model_name=f"model ({ref.label})",
+            model_name=f"model ({ref.label}, {trained_for})",
         ),
         key="explore_sweep",
     )

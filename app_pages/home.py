@@ -6,7 +6,7 @@ import streamlit as st
 from convae import DatasetError, image_metrics
 from convae.layers import compression, layer_table
 from convae.model_code import loading_source, pytorch_source
-from ui import catalogue, layout, nav, own_images, state, widgets
+from ui import baselines, catalogue, layout, nav, own_images, state, widgets
 from ui.links import URL
 
 ref = state.current_model()
@@ -84,6 +84,9 @@ if test is not None:
             "images in closed form, with no training loop. The autoencoder is worth its "
             "training where its reconstructions beat this one."
         )
+        note = baselines.below_pca_note(ref, dataset)
+        if note:
+            st.info(note, icon=":material/info:")
         if not ref.trained:
             st.warning(
                 "This model is **untrained** (random weights), so the reconstruction is "
@@ -125,6 +128,7 @@ with t_layers:
             delta_arrow="off",
         )
         st.metric("Parameters (weights to learn)", f"{ref.model.num_params:,}")
+        st.caption(baselines.trained_for(ref).capitalize() + ".")
         clean = ref.meta.get("metrics", {}).get("clean")
         if clean:
             st.metric(

@@ -302,7 +302,8 @@ SWEEP_COLOURS = {
     "model": "#00a67e",
     "noisy input": "#ef553b",
     "median 3x3": "#ab63fa",
-    "Gaussian blur (sigma 1)": "#ffa15a",
+    "total variation": "#ffa15a",
+    "non-local means": "#19d3f3",
 }
 PCA_COLOUR = "#636efa"  # any "PCA-k" reference line
 
@@ -310,7 +311,8 @@ PCA_COLOUR = "#636efa"  # any "PCA-k" reference line
 def sweep_figure(
     sweep: Sweep, metric: str = "psnr", current: float | None = None, model_name: str = "model"
 ) -> go.Figure:
-    """Quality against noise level: the model, the noisy input and classical filters."""
+    """Quality against noise level: the model, the noisy input, the classical filters and
+    PCA (dotted: what needs no training)."""
     values = sweep.psnr if metric == "psnr" else sweep.ssim
     fig = go.Figure()
     for name, ys in values.items():

@@ -98,8 +98,10 @@ def image_metrics(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tenso
 
 @torch.no_grad()
 def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Run ``model`` in eval mode over a float batch, in chunks; returns float32 on CPU."""
-    device = next(model.parameters()).device
+    """Run ``model`` in eval mode over a float batch, in chunks; returns float32 on CPU.
+    A model without parameters (a classical filter) runs where the batch is."""
+    param = next(model.parameters(), None)
+    device = x.device if param is None else param.device
     with eval_mode(model):
         out = [
             model(x[i : i + batch_size].to(device)).float().cpu()

@@ -315,6 +315,8 @@ class Architecture:
     build: Callable[[ModelConfig], Autoencoder]
     summary: str
     lr: float = 2e-3
+    # as a tutorial defines it (kept so, even where a linear method reconstructs better)
+    from_tutorial: bool = True
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -342,11 +344,13 @@ ARCHITECTURES: dict[str, Architecture] = {
             "conv-bn",
             conv_bn,
             "convae's own: conv 16-32 with batch norm, linear 7x7x4 code",
+            from_tutorial=False,
         ),
         Architecture(
             "conv-2d",
             conv_2d,
             "conv 16-8 + 2x pooling, then fully connected down to a 2-value code",
+            from_tutorial=False,
         ),
     )
 }

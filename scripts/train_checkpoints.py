@@ -7,8 +7,15 @@
 For every (dataset, architecture) it trains with the recipe below, evaluates on the full
 test set (clean, and with Gaussian noise 0.1, 0.3 and 0.5), saves
 ``checkpoints/{dataset}-{arch}.pt`` atomically, and rewrites ``checkpoints/index.json``,
-the table in ``checkpoints/README.md`` and the summary in the top-level ``README.md``.
-Entries for models not retrained in this run are kept. Training and measuring are
+the tables in ``checkpoints/README.md`` and the summary in the top-level ``README.md``.
+Entries for models not retrained in this run are kept.
+
+The index's baselines are measured by the same command, on the same test images and
+noise: PCA with every code size the dataset's models use, and the classical denoisers
+(median, total variation, non-local means: strengths chosen on training images). A
+dataset's baselines are measured when it has none yet, when a model brings a new code
+size (that PCA only), and again with ``--baselines``; otherwise they are kept, so adding a
+model later costs only its new PCA row. Training and measuring are
 ``convae.fitting.fit``'s, as for ``python -m convae train``; it measures with
 ``convae.metrics.evaluate`` on the test split and noise seed ``python -m convae eval``
 uses, so ``eval FILE --json`` reproduces the figures exactly.
@@ -20,15 +27,21 @@ import argparse
 import fcntl
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from convae import Noise, TrainConfig, dataset_names, load_dataset
 from convae.checkpoint import save_checkpoint
+from convae.denoise import CLASSICAL_FILTERS, Filtered
 from convae.fitting import Fitted, fit, initial_model
+from convae.metrics import evaluate
 from convae.models import ARCHITECTURES
-from convae.zoo import checkpoint_dir, read_index, write_index
+from convae.noise import NOISE_KINDS
+from convae.pca import pca_for
+from convae.tuning import classical_sweep_for, strength_table, tuned_strengths
+from convae.zoo import checkpoint_dir, read_baselines, read_index, write_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +66,10 @@ RECIPES: dict[str, dict] = {
     "conv-2d": {"epochs": 20, "schedule": "cosine"},
 }
 SHIPPED_DATASETS = ("mnist", "fashion-mnist")  # what the shipped set covers
+# the baselines' figures are repeated on the first CHECK_IMAGES test images at CHECK_NOISE,
+# so that a test reproduces them in seconds (the full sets take a minute or two)
+CHECK_IMAGES = 300
+CHECK_NOISE = Noise("gaussian", 0.3)
 
 
 def entry_for(path: Path, fitted: Fitted, dataset: str, cfg: TrainConfig) -> dict:
@@ -130,36 +147,187 @@ def sort_key(entry: dict) -> tuple[int, int]:
     return dataset_names().index(entry["dataset"]), list(ARCHITECTURES).index(entry["arch"])
 
 
-def update_index(out_dir: Path, entry: dict | None = None) -> list[dict]:
-    """Add ``entry`` to the index under a file lock (several runs may share a folder)."""
+def _pca_row(dataset: str, k: int, images: torch.Tensor) -> dict:
+    pca = pca_for(dataset, k)
+    # keyed as the models' metrics are: "clean", then "gaussian:0.1", ...
+    metrics = {"clean": evaluate(pca, images).to_dict()}
+    metrics |= {str(n): evaluate(pca, images, n).to_dict() for n in EVAL_NOISES}
+    return {"latent_size": k, "params": pca.num_params, "metrics": metrics}
+
+
+def _classical_row(dataset: str, name: str, images: torch.Tensor) -> dict:
+    strengths = {str(n): tuned_strengths(dataset, n)[name] for n in EVAL_NOISES}
+    metrics = {
+        str(n): evaluate(Filtered(name, strengths[str(n)]), images, n).to_dict()
+        for n in EVAL_NOISES
+    }
+    return {"name": name, "strengths": strengths, "metrics": metrics}
+
+
+def _check(dataset: str, pca_sizes: list[int]) -> dict:
+    """The baselines on the first CHECK_IMAGES test images at CHECK_NOISE."""
+    images = load_dataset(dataset, train=False).images[:CHECK_IMAGES]
+    strengths = tuned_strengths(dataset, CHECK_NOISE)
+    return {
+        "n": len(images),
+        "noise": str(CHECK_NOISE),
+        "pca": {
+            str(k): evaluate(pca_for(dataset, k), images, CHECK_NOISE).to_dict() for k in pca_sizes
+        },
+        "classical": {
+            name: evaluate(Filtered(name, strengths[name]), images, CHECK_NOISE).to_dict()
+            for name in CLASSICAL_FILTERS
+        },
+    }
+
+
+def measure_baselines(
+    dataset: str, code_sizes: set[int], old: dict | None, test_limit: int | None = None
+) -> dict:
+    """A dataset's baselines, measured on the test images the models are measured on.
+
+    ``old``'s parts are kept where they were measured on as many test images; only what
+    is missing is measured (everything, if ``old`` is None): a PCA row for each new code
+    size, the classical rows, and what the app reads: the strength table and the
+    classical noise sweeps (not for a trial run on fewer test images: they take a minute
+    or two of CPU, and the app can measure them itself).
+    """
+    test = load_dataset(dataset, train=False).subset(limit=test_limit)
+    if old is not None and old.get("test_images") != len(test):
+        old = None  # measured on another number of test images: all again
+    base = dict(old or {"test_images": len(test)})
+    pca = {row["latent_size"]: row for row in base.get("pca", [])}
+    changed = old is None
+    for k in sorted(code_sizes - set(pca)):
+        print(f"== {dataset} / PCA-{k}", flush=True)
+        pca[k] = _pca_row(dataset, k, test.images)
+        changed = True
+    base["pca"] = [pca[k] for k in sorted(pca)]
+    if "classical" not in base:
+        print(f"== {dataset} / classical filters", flush=True)
+        base["classical"] = [_classical_row(dataset, n, test.images) for n in CLASSICAL_FILTERS]
+        changed = True
+    if "strengths" not in base and test_limit is None:
+        print(f"== {dataset} / the classical filters' strengths at every level", flush=True)
+        base["strengths"] = strength_table(dataset)
+    if "sweeps" not in base and test_limit is None:
+        print(f"== {dataset} / the classical filters' noise sweeps", flush=True)
+        base["sweeps"] = {kind: asdict(classical_sweep_for(dataset, kind)) for kind in NOISE_KINDS}
+    if changed or "check" not in base:
+        base["check"] = _check(dataset, sorted(pca))
+    return base
+
+
+def update_index(
+    out_dir: Path,
+    entry: dict | None = None,
+    baselines: bool = False,
+    fresh: bool = False,
+    test_limit: int | None = None,
+) -> tuple[list[dict], dict[str, dict]]:
+    """Add ``entry`` to the index under a file lock (several runs may share a folder);
+    with ``baselines``, bring every dataset's baselines up to date (``fresh``: measure
+    them all again). Returns the entries and the baselines."""
     with open(out_dir / ".index.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         entries = {(e["dataset"], e["arch"]): e for e in read_index(out_dir)}
         if entry is not None:
             entries[(entry["dataset"], entry["arch"])] = entry
         ordered = sorted(entries.values(), key=sort_key)
-        write_index(ordered, out_dir)
-    return ordered
+        known = read_baselines(out_dir)
+        if baselines:
+            for dataset in sorted({e["dataset"] for e in ordered}, key=dataset_names().index):
+                sizes = {e["latent_size"] for e in ordered if e["dataset"] == dataset}
+                old = None if fresh else known.get(dataset)
+                known[dataset] = measure_baselines(dataset, sizes, old, test_limit)
+        write_index(ordered, out_dir, known)
+    return ordered, known
 
 
-def markdown_table(entries: list[dict]) -> str:
+SIGMAS = ("gaussian:0.1", "gaussian:0.3", "gaussian:0.5")
+
+
+def _pca_of(baselines: dict[str, dict], dataset: str, k: int) -> dict | None:
+    rows = baselines.get(dataset, {}).get("pca", [])
+    return next((r for r in rows if r["latent_size"] == k), None)
+
+
+def markdown_table(entries: list[dict], baselines: dict[str, dict]) -> str:
+    """Every model, then each dataset's PCA rows; "vs PCA" is the model's clean PSNR
+    minus that of PCA with the same code size (negative: below the linear method)."""
     head = (
         "| file | arch | dataset | trained on | code | params | clean MSE | clean PSNR | "
-        "clean SSIM | PSNR @ σ=0.1 (input) | PSNR @ σ=0.3 (input) | "
-        "PSNR @ σ=0.5 (input) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "vs PCA | clean SSIM | PSNR @ σ=0.1 (input) | PSNR @ σ=0.3 (input) | "
+        "PSNR @ σ=0.5 (input) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+
+    def cells(m: dict) -> str:
+        noisy = [f"{m[k]['psnr']:.2f} ({m[k]['noisy_psnr']:.2f})" for k in SIGMAS]
+        return (
+            f"{m['clean']['mse']:.5f} | {m['clean']['psnr']:.2f}"
+            + " | {vs} | "
+            + f"{m['clean']['ssim']:.3f} | "
+            + " | ".join(noisy)
+        )
+
+    rows = []
+    datasets = sorted({e["dataset"] for e in entries} | set(baselines), key=dataset_names().index)
+    for dataset in datasets:
+        for e in (e for e in entries if e["dataset"] == dataset):
+            pca = _pca_of(baselines, dataset, e["latent_size"])
+            psnr = e["metrics"]["clean"]["psnr"]
+            vs = "—" if pca is None else f"{psnr - pca['metrics']['clean']['psnr']:+.2f}"
+            rows.append(
+                f"| {e['file']} | {e['arch']} | {dataset} | {e['train_noise']} | "
+                f"{e['latent_size']} | {e['params']:,} | "
+                + cells(e["metrics"]).format(vs=vs)
+                + " |"
+            )
+        for p in baselines.get(dataset, {}).get("pca", []):
+            rows.append(
+                f"| (none: closed form) | PCA-{p['latent_size']} | {dataset} | none | "
+                f"{p['latent_size']} | {p['params']:,} | "
+                + cells(p["metrics"]).format(vs="—")
+                + " |"
+            )
+    return head + "\n" + "\n".join(rows)
+
+
+def denoising_table(entries: list[dict], baselines: dict[str, dict]) -> str:
+    """Each model trained on noisy input at each σ, beside what needs no training: the
+    noisy input itself, each classical filter, PCA with the model's code size."""
+    names = list(CLASSICAL_FILTERS)
+    head = (
+        "| dataset | σ | noisy input | "
+        + " | ".join(names)
+        + " | PCA (model's code size) | model (trained on) | model vs best classical |\n"
+        + "|---" * (len(names) + 6)
+        + "|"
     )
     rows = []
-    for e in entries:
-        m = e["metrics"]
-        noisy = [
-            f"{m[k]['psnr']:.2f} ({m[k]['noisy_psnr']:.2f})"
-            for k in ("gaussian:0.1", "gaussian:0.3", "gaussian:0.5")
-        ]
-        rows.append(
-            f"| {e['file']} | {e['arch']} | {e['dataset']} | {e['train_noise']} | "
-            f"{e['latent_size']} | {e['params']:,} | {m['clean']['mse']:.5f} | "
-            f"{m['clean']['psnr']:.2f} | {m['clean']['ssim']:.3f} | " + " | ".join(noisy) + " |"
-        )
+    for dataset, base in baselines.items():
+        classical = {c["name"]: c for c in base.get("classical", [])}
+        models = [e for e in entries if e["dataset"] == dataset and e["train_noise"] != "none"]
+        for spec in SIGMAS:
+            filters = [classical[n]["metrics"][spec]["psnr"] for n in names if n in classical]
+            noisy = next(iter(classical.values()))["metrics"][spec]["noisy_psnr"]
+            start = f"| {dataset} | {spec.split(':')[1]} | {noisy:.2f} | " + " | ".join(
+                f"{v:.2f}" for v in filters
+            )
+            if not models:
+                rows.append(start + " | — | none shipped | — |")
+            for e in models:
+                pca = _pca_of(baselines, dataset, e["latent_size"])
+                pca_cell = (
+                    "—"
+                    if pca is None
+                    else f"{pca['metrics'][spec]['psnr']:.2f} (PCA-{pca['latent_size']})"
+                )
+                psnr = e["metrics"][spec]["psnr"]
+                rows.append(
+                    start + f" | {pca_cell} | {psnr:.2f} ({e['arch']}, {e['train_noise']}) | "
+                    f"{psnr - max(filters):+.2f} |"
+                )
     return head + "\n" + "\n".join(rows)
 
 
@@ -175,17 +343,22 @@ def replace_between(path: Path, name: str, text: str) -> None:
     path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", content))
 
 
-def write_tables(entries: list[dict], out_dir: Path) -> None:
-    table = markdown_table(entries)
+def write_tables(entries: list[dict], baselines: dict[str, dict], out_dir: Path) -> None:
+    tables = {
+        "checkpoints": markdown_table(entries, baselines),
+        "denoising": denoising_table(entries, baselines),
+    }
     readme = out_dir / "README.md"
     if not readme.exists():
         readme.write_text(
             "# Pretrained models\n\nWritten by `scripts/train_checkpoints.py`; do not edit the "
-            "table by hand.\n\n<!-- checkpoints:start -->\n<!-- checkpoints:end -->\n"
+            "tables by hand.\n\n<!-- checkpoints:start -->\n<!-- checkpoints:end -->\n\n"
+            "<!-- denoising:start -->\n<!-- denoising:end -->\n"
         )
-    replace_between(readme, "checkpoints", table)
-    if out_dir.resolve() == (ROOT / "checkpoints").resolve():  # not for trial runs elsewhere
-        replace_between(ROOT / "README.md", "checkpoints", table)
+    for name, table in tables.items():
+        replace_between(readme, name, table)
+        if out_dir.resolve() == (ROOT / "checkpoints").resolve():  # not for trial runs
+            replace_between(ROOT / "README.md", name, table)
 
 
 def main() -> None:
@@ -216,7 +389,14 @@ def main() -> None:
     parser.add_argument(
         "--tables-only",
         action="store_true",
-        help="rewrite the README tables from index.json, train nothing",
+        help="rewrite the README tables from index.json (adding any baselines it lacks), "
+        "train nothing",
+    )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="measure every dataset's baselines (PCA, classical filters) again, not only "
+        "what they lack; with --tables-only: only them, train nothing",
     )
     args = parser.parse_args()
     if args.threads:
@@ -237,7 +417,12 @@ def main() -> None:
                     args.test_limit,
                 )
                 update_index(out_dir, entry)  # after every model: a crash loses little
-    write_tables(update_index(out_dir), out_dir)
+    # baselines last: they need every code size the models use (with --tables-only too:
+    # an index from before the baselines gets them; a complete one costs nothing)
+    entries, baselines = update_index(
+        out_dir, baselines=True, fresh=args.baselines, test_limit=args.test_limit
+    )
+    write_tables(entries, baselines, out_dir)
     print(f"done in {time.perf_counter() - start:.0f}s; index at {out_dir / 'index.json'}")
 
 

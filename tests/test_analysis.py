@@ -8,7 +8,7 @@ import torch
 from convae import ModelConfig, build_model
 from convae.activations import activation_maps
 from convae.checkerboard import checkerboard_strength, decode_constant
-from convae.denoise import CLASSICAL_FILTERS, gaussian_filter, median_filter, noise_sweep
+from convae.denoise import CLASSICAL_FILTERS, classical_sweep, median_filter, noise_sweep
 from convae.latent import encode_all, interpolate, pca_2d
 from convae.layers import compression, layer_table
 from convae.models import ARCHITECTURES
@@ -84,17 +84,6 @@ def test_median_filter_rejects_non_batches():
         median_filter(torch.zeros(5, 5))
 
 
-def test_gaussian_filter_keeps_the_mean_of_a_flat_image_and_smooths_an_impulse():
-    flat = torch.full((1, 1, 11, 11), 0.3)
-    assert torch.allclose(gaussian_filter(flat, 1.0), flat, atol=1e-6)
-    impulse = torch.zeros(1, 1, 11, 11)
-    impulse[0, 0, 5, 5] = 1
-    out = gaussian_filter(impulse, 1.0)
-    assert out.max() < 0.25 and out[0, 0, 5, 5] == out.max()
-    with pytest.raises(ValueError, match="sigma"):
-        gaussian_filter(flat, 0)
-
-
 def test_noise_sweep_shapes_and_sense():
     torch.manual_seed(0)
     images = torch.rand(8, 1, 28, 28)
@@ -103,13 +92,21 @@ def test_noise_sweep_shapes_and_sense():
     sweep = noise_sweep(m, images, "gaussian", [0.1, 0.5], seed=3)
     assert m.training  # mode restored
     assert sweep.levels == [0.1, 0.5] and sweep.n_images == 8
-    assert set(sweep.psnr) == {"model", "noisy input", *CLASSICAL_FILTERS}
+    assert list(sweep.psnr) == ["model", "noisy input"]
     assert all(len(v) == 2 for v in sweep.psnr.values())
     # more noise, a worse noisy input
     assert sweep.psnr["noisy input"][0] > sweep.psnr["noisy input"][1]
     assert sweep.ssim["noisy input"][0] > sweep.ssim["noisy input"][1]
     again = noise_sweep(m, images, "gaussian", [0.1, 0.5], seed=3)
     assert again.psnr == sweep.psnr  # reproducible from the seed
+    # the classical filters, measured apart (they do not depend on the model), join it
+    gentlest = {name: f.strengths[0] for name, f in CLASSICAL_FILTERS.items()}
+    classical = classical_sweep(images, "gaussian", [0.1, 0.5], lambda _: gentlest, seed=3)
+    joined = sweep.joined(classical)
+    assert list(joined.psnr) == ["model", "noisy input", *CLASSICAL_FILTERS]
+    assert joined.psnr["noisy input"] == classical.psnr["noisy input"]  # the same noise
+    with pytest.raises(ValueError, match="same images"):
+        sweep.joined(classical_sweep(images, "gaussian", [0.1, 0.5], lambda _: gentlest, seed=4))
 
 
 def test_encode_all_accepts_uint8_and_matches_encode():

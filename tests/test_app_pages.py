@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from support import app_environment, assert_clean, copy_mnist, new_app
+from support import REPO, app_environment, assert_clean, copy_mnist, new_app
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def checkpoints(tmp_path_factory, data_root):
     """App environment: data, a checkpoint folder with two tiny models, debug errors."""
     from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset, train
     from convae.checkpoint import save_checkpoint
-    from convae.zoo import write_index
+    from convae.zoo import read_baselines, write_index
 
     folder = tmp_path_factory.mktemp("checkpoints")
     train_set = load_dataset("mnist", train=True, root=data_root)
@@ -55,7 +55,9 @@ def checkpoints(tmp_path_factory, data_root):
                 "metrics": metrics,
             }
         )
-    write_index(entries, folder)
+    # the shipped baselines (strengths and classical curves): the pages read them there,
+    # as they do on a server, instead of measuring them in every test process
+    write_index(entries, folder, read_baselines(REPO / "checkpoints"))
     with app_environment(data_root, folder):
         yield folder
 
@@ -89,6 +91,10 @@ def test_home_shows_the_model_and_the_slider_changes_the_picture(checkpoints):
     assert at.session_state["model_id"] == "file:mnist-conv-upsample.pt"  # pretrained first
     captions = [c for img in at.get("image") for c in img.captions]
     assert any(c.startswith("PCA with the same 196 values") for c in captions), captions
+    # a minute's training stays below PCA, and the page says so
+    assert "Below PCA with the same code size" in texts(at)
+    assert "architectures are kept as they define them" in texts(at)
+    assert "Trained on clean images." in texts(at)
     before = image_urls(at)
     at.slider(key="home_index").set_value(7).run()
     assert_clean(at)
@@ -109,20 +115,32 @@ def test_explore_noise_slider_changes_metrics_and_images(checkpoints):
     at = new_app("app_pages/explore.py")
     assert len(at.get("plotly_chart")) == 1  # the noise sweep
     first = metrics(at)
-    assert set(first) >= {"Noisy input: PSNR", "Model output: PSNR", "Model output: SSIM"}
+    beside = ["PCA-196: PSNR", "median: PSNR", "TV: PSNR", "NLM: PSNR"]
+    assert list(first) == ["Noisy input: PSNR", "Model output: PSNR", *beside]
     urls = image_urls(at)
     at.slider(key="explore_level").set_value(0.7).run()
     assert_clean(at)
     assert metrics(at)["Noisy input: PSNR"] != first["Noisy input: PSNR"]
-    # PCA with the model's code size (196 values) beside it, and it sees the noise too
-    assert metrics(at)["PCA (196 values): PSNR"] != first["PCA (196 values): PSNR"]
+    # PCA with the model's code size (196 values) and the classical filters beside it,
+    # and they see the noise too
+    for label in beside:
+        assert metrics(at)[label] != first[label], label
+    assert "trained on clean images" in texts(at)  # beside the model's numbers
+    assert "non-local means" in texts(at)  # its row of pictures, beside the model's
     assert image_urls(at) != urls
     at.selectbox(key="explore_kind").set_value("salt-pepper").run()
     at.selectbox(key="explore_source").set_value("One class").run()
     at.selectbox(key="explore_class").set_value(3).run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table.index)[:2] == ["PSNR noisy (dB)", "PSNR model (dB)"]
+    assert list(table.index)[:6] == [
+        "PSNR noisy (dB)",
+        "PSNR model (dB)",
+        "PSNR PCA-196 (dB)",
+        "PSNR median 3x3 (dB)",
+        "PSNR total variation (dB)",
+        "PSNR non-local means (dB)",
+    ]
     assert len(table.columns) == 8  # one column per image
     from convae import load_dataset
 
@@ -196,6 +214,13 @@ def test_compare_two_decoders_table_and_checkerboard_views(checkpoints):
     pca = table[table["model"].str.startswith("pca")]
     assert len(table) == 3 and list(pca["code size"]) == [196]
     assert pca["PSNR clean, 500 test images (dB)"].item() > 27  # above every shipped 196
+    # each model's gain or loss against PCA with its code size; PCA's own is 0
+    vs = table["vs PCA (dB)"]
+    assert pca["vs PCA (dB)"].item() == 0
+    assert (vs[table["model"].str.startswith("conv")] < 0).all()
+    assert list(table["trained on"]) == ["clean images", "clean images", "no training"]
+    note = next(t for t in texts(at).splitlines() if "Below PCA with the same code size" in t)
+    assert "conv-transpose" in note and "conv-upsample" in note and "pca" not in note
     at.multiselect(key="compare_models_mnist").set_value(["untrained:conv-bn"]).run()
     assert_clean(at)
     assert "at least two" in texts(at)

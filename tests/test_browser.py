@@ -289,9 +289,9 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         assert "explore_level=0.45" in url and "explore_count=10" in url, url
         assert "explore_draw=1" in url, url
         level = main.get_by_role("slider", name="Noise level").last.get_attribute("aria-valuetext")
-        main.locator('[data-testid="stMetricValue"]').nth(4).wait_for(timeout=SETTLE_TIMEOUT_MS)
+        main.locator('[data-testid="stMetricValue"]').nth(5).wait_for(timeout=SETTLE_TIMEOUT_MS)
         figures = _metric_values(page)
-        assert len(figures) == 5  # noisy, model, filter, PCA, SSIM
+        assert len(figures) == 6  # noisy, model, PCA, median, total variation, non-local means
 
         copy = other.new_page()
         copy_runs = Runs(copy)
@@ -438,14 +438,15 @@ def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_undo_takes_a_stroke_b
         settle(page, runs, mark)
         main.get_by_text("Model output", exact=True).wait_for()
         seven = pictures(page)
-        assert len(seven) == 5  # the drawing, noisy, the model's output, PCA, a filter
+        # the drawing, noisy, the model's output, PCA, median, total variation, non-local means
+        assert len(seven) == 7
         assert main.get_by_text("what the model gets (28x28)").count() == 1
 
         mark = runs.mark()
         draw_with_mouse(page, BAR)
         settle(page, runs, mark)
         crossed = pictures(page)
-        assert crossed != seven and len(crossed) == 5
+        assert crossed != seven and len(crossed) == 7
 
         mark = runs.mark()
         main.get_by_role("button", name="Undo", exact=True).click()  # the pad's toolbar

@@ -52,6 +52,19 @@ def test_encode_decode_shapes_for_grey_and_colour_images(shape):
     assert out.shape == (5, *shape) and 0 <= out.min() and out.max() <= 1  # clipped
 
 
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist", "cifar10"])
+def test_encode_decode_shapes_for_every_dataset(dataset):
+    """Fitted on each dataset's own training images (the first 400: the shapes, not the
+    fit, are the point), the code has k values and the output the images' shape."""
+    train = load_dataset(dataset, train=True)
+    pca = fit_pca(train.images[:400], 64)
+    x = load_dataset(dataset, train=False).floats(slice(0, 3))
+    code = pca.encode(x)
+    assert code.shape == (3, 64) and pca.latent_size == 64
+    assert pca.decode(code).shape == x.shape == (3, *train.shape)
+    assert pca(x).shape == x.shape and pca.components.shape == (64, x[0].numel())
+
+
 def test_more_components_reconstruct_better_and_bad_k_is_refused():
     test = load_dataset("mnist", train=False).images[:500]
     psnrs = [evaluate(pca_for("mnist", k), test).psnr for k in (8, 32, 196)]

@@ -10,13 +10,26 @@ from pathlib import Path
 import pytest
 from support import REPO as ROOT
 
-from convae import Noise, load_checkpoint
-from convae.metrics import evaluate_model_on
+from convae import Noise, load_checkpoint, load_dataset
+from convae.denoise import (
+    CLASSICAL_FILTERS,
+    SWEEP_IMAGES,
+    SWEEP_LEVELS,
+    SWEEP_SEED,
+    Filtered,
+    classical_sweep,
+)
+from convae.metrics import evaluate, evaluate_model_on
 from convae.models import ARCHITECTURES
-from convae.zoo import read_index
+from convae.noise import NOISE_KINDS
+from convae.pca import pca_for
+from convae.tuning import LEVELS, classical_sweep_for, strengths_for, tuned_strengths
+from convae.zoo import read_baselines, read_index
 
 CHECKPOINTS = ROOT / "checkpoints"
 ENTRIES = read_index(CHECKPOINTS)
+BASELINES = read_baselines(CHECKPOINTS)
+SIGMAS = ("gaussian:0.1", "gaussian:0.3", "gaussian:0.5")
 SPOT_CHECK = 500  # test images re-evaluated per model; the full set is in the index
 # The full 10,000-image eval, exact, for one model per dataset: the app's first choice.
 # A full eval takes 2-10 s a model; every file's own figures equal its index entry, and
@@ -133,14 +146,140 @@ def test_the_published_quality_goals_hold_on_the_mnist_test_set():
 
 
 def test_the_published_tables_are_the_index(retraining_script):
-    table = (
-        f"<!-- checkpoints:start -->\n{retraining_script.markdown_table(ENTRIES)}\n"
-        "<!-- checkpoints:end -->"
-    )
-    for readme in (ROOT / "README.md", CHECKPOINTS / "README.md"):
-        assert table in readme.read_text(), (
-            f"{readme} is out of date: run python scripts/train_checkpoints.py --tables-only"
+    tables = {
+        "checkpoints": retraining_script.markdown_table(ENTRIES, BASELINES),
+        "denoising": retraining_script.denoising_table(ENTRIES, BASELINES),
+    }
+    for name, table in tables.items():
+        block = f"<!-- {name}:start -->\n{table}\n<!-- {name}:end -->"
+        for readme in (ROOT / "README.md", CHECKPOINTS / "README.md"):
+            assert block in readme.read_text(), (
+                f"{readme} is out of date: run python scripts/train_checkpoints.py --tables-only"
+            )
+    assert "| (none: closed form) | PCA-196 | mnist |" in tables["checkpoints"]
+
+
+# ------------------------------------------------------------------------ baselines
+def test_the_baselines_cover_every_code_size_and_denoiser_on_the_full_test_sets():
+    assert set(BASELINES) == {e["dataset"] for e in ENTRIES}
+    for dataset, base in BASELINES.items():
+        assert base["test_images"] == 10000
+        sizes = {e["latent_size"] for e in ENTRIES if e["dataset"] == dataset}
+        assert [p["latent_size"] for p in base["pca"]] == sorted(sizes)
+        for p in base["pca"]:
+            assert set(p["metrics"]) == {"clean", *SIGMAS}
+            assert all(m["n"] == 10000 for m in p["metrics"].values())
+        assert [c["name"] for c in base["classical"]] == list(CLASSICAL_FILTERS)
+        for c in base["classical"]:
+            assert set(c["metrics"]) == set(c["strengths"]) == set(SIGMAS)
+
+
+@pytest.mark.parametrize("dataset", sorted(BASELINES))
+def test_the_index_baselines_are_reproduced(dataset, data_env, retraining_script):
+    """PCA's figures and the classical filters' (at the strengths chosen again on the
+    training images) on the index's check subset, exactly."""
+    base = BASELINES[dataset]
+    check = base["check"]
+    assert check["n"] == retraining_script.CHECK_IMAGES
+    noise = Noise.parse(check["noise"])
+    images = load_dataset(dataset, train=False).images[: check["n"]]
+    for k, stated in check["pca"].items():
+        got = evaluate(pca_for(dataset, int(k)), images, noise).to_dict()
+        for key in ("mse", "psnr", "ssim", "noisy_psnr"):
+            assert got[key] == pytest.approx(stated[key], rel=1e-5), (k, key)
+    for row in base["classical"]:
+        name = row["name"]
+        chosen = {spec: tuned_strengths(dataset, Noise.parse(spec))[name] for spec in SIGMAS}
+        assert chosen == row["strengths"], name  # chosen on training images, as stated
+        got = evaluate(Filtered(name, chosen[str(noise)]), images, noise).to_dict()
+        stated = check["classical"][name]
+        for key in ("mse", "psnr", "ssim"):
+            assert got[key] == pytest.approx(stated[key], rel=1e-5), (name, key)
+
+
+@pytest.mark.parametrize("dataset", sorted(BASELINES))
+def test_the_shipped_strengths_cover_the_slider_and_are_those_searched(
+    dataset, data_env, monkeypatch
+):
+    """The index ships a strength for every noise kind at every slider level, so a
+    slider move never waits for a search; a few of them, searched again on the training
+    images, are the same; and the app's lookup reads them without loading any data."""
+    table = BASELINES[dataset]["strengths"]
+    assert len(table) == 1 + 3 * len(LEVELS) and "gaussian:0.05" in table and "none" in table
+    for spec in ("gaussian:0.15", "salt-pepper:0.4", "mask:0.7"):
+        assert tuned_strengths(dataset, Noise.parse(spec)) == table[spec], spec
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("a shipped strength needs no search")
+
+    monkeypatch.setattr("convae.data.load_dataset", no_data)
+    level = 0.05 * 7  # as a slider sends it: 0.35000000000000003
+    assert strengths_for(dataset, Noise("gaussian", level)) == table["gaussian:0.35"]
+    # a level typed into a link takes the nearest shipped level's: no search
+    assert strengths_for(dataset, Noise("mask", 0.123)) == table["mask:0.1"]
+    assert strengths_for(dataset, Noise("gaussian", 7.5)) == table["gaussian:1"]
+    assert strengths_for(dataset, Noise()) == table["none"]
+
+
+@pytest.mark.parametrize("dataset", sorted(BASELINES))
+def test_the_shipped_noise_sweeps_are_the_classical_filters_measured_again(
+    dataset, data_env, monkeypatch
+):
+    """The classical curves the index ships for the Explore page, one level of each
+    noise kind measured again (one noise draw is scaled to every level, so a level
+    alone gives the same figures); the page's reader returns them without measuring."""
+    sweeps = BASELINES[dataset]["sweeps"]
+    assert set(sweeps) == set(NOISE_KINDS)
+    images = load_dataset(dataset, train=False).floats(slice(0, SWEEP_IMAGES))
+    i = 3
+    for kind, shipped in sweeps.items():
+        assert (shipped["levels"], shipped["n_images"]) == (SWEEP_LEVELS, SWEEP_IMAGES)
+        again = classical_sweep(
+            images,
+            kind,
+            [SWEEP_LEVELS[i]],
+            lambda level, kind=kind: strengths_for(dataset, Noise(kind, level)),
+            SWEEP_SEED,
         )
+        for name, ys in again.psnr.items():
+            assert ys[0] == pytest.approx(shipped["psnr"][name][i], rel=1e-6), (kind, name)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("a shipped sweep needs no measuring")
+
+    monkeypatch.setattr("convae.data.load_dataset", no_data)
+    assert classical_sweep_for(dataset, "mask").psnr == sweeps["mask"]["psnr"]
+
+
+@pytest.mark.parametrize("dataset", sorted(BASELINES))
+def test_eval_pca_reproduces_the_index_on_the_full_test_set(dataset, data_env, capsys):
+    from convae.cli import main
+
+    row = next(p for p in BASELINES[dataset]["pca"] if p["latent_size"] == 196)
+    args = ["eval", "--pca", "196", "--dataset", dataset, "--json", "--quiet"]
+    assert main([*args, "--noise", "gaussian:0.5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("mse", "psnr", "ssim", "noisy_psnr"):
+        assert out[key] == pytest.approx(row["metrics"]["gaussian:0.5"][key], rel=1e-5), key
+    assert out["params"] == row["params"]
+
+
+def test_the_shipped_models_stand_against_the_baselines_as_published():
+    """What the tables make visible, stated once: every seed architecture is below PCA
+    with its code size on clean MNIST, and the denoiser trained at 0.5 beats every
+    classical filter at 0.3 and 0.5 but not at 0.1."""
+    pca = {p["latent_size"]: p["metrics"] for p in BASELINES["mnist"]["pca"]}
+    for e in (e for e in ENTRIES if e["dataset"] == "mnist" and e["arch"] != "conv-2d"):
+        gap = e["metrics"]["clean"]["psnr"] - pca[e["latent_size"]]["clean"]["psnr"]
+        assert gap < 0, e["file"]
+    best = {
+        spec: max(c["metrics"][spec]["psnr"] for c in BASELINES["mnist"]["classical"])
+        for spec in SIGMAS
+    }
+    denoiser = _mnist("denoiser")["metrics"]
+    assert denoiser["gaussian:0.1"]["psnr"] < best["gaussian:0.1"]
+    assert denoiser["gaussian:0.3"]["psnr"] > best["gaussian:0.3"]
+    assert denoiser["gaussian:0.5"]["psnr"] > best["gaussian:0.5"]
 
 
 def test_one_model_per_dataset_is_checked_exactly():
@@ -200,6 +339,22 @@ def test_the_retraining_script_writes_checkpoints_index_and_table(
         ckpt = load_checkpoint(out / e["file"])
         assert ckpt.meta["metrics"] == e["metrics"] and e["test_images"] == 64
     assert entries[1]["train_noise"] == "gaussian:0.5"
-    assert (
-        "| mnist-denoiser.pt | denoiser | mnist | gaussian:0.5 |" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert "| mnist-denoiser.pt | denoiser | mnist | gaussian:0.5 |" in readme
+    # the baselines, measured by the same command on the same 64 test images
+    base = read_baselines(out)["mnist"]
+    assert base["test_images"] == 64
+    assert [p["latent_size"] for p in base["pca"]] == [196, 256]
+    assert "| (none: closed form) | PCA-256 | mnist |" in readme
+    assert "(denoiser, gaussian:0.5)" in readme  # the denoising table
+
+    # a later run for a new model keeps them and adds only its code size's PCA
+    monkeypatch.setattr(
+        "sys.argv",
+        ["train_checkpoints.py", "--dataset", "mnist", "--only", "conv-2d"]
+        + ["--epochs-scale", "0.05", "--limit", "256", "--test-limit", "64", "--out", str(out)],
     )
+    retraining_script.main()
+    again = read_baselines(out)["mnist"]
+    assert [p["latent_size"] for p in again["pca"]] == [2, 196, 256]
+    assert again["pca"][1:] == base["pca"] and again["classical"] == base["classical"]
