@@ -1,13 +1,16 @@
 """The session: its state, the data it works on, its current model and its own models.
 
 Session state is initialised in one place, :func:`init_state`, called by ``app.py`` on
-every run. Datasets are loaded once per server with ``st.cache_resource``. Models a
+every run. Datasets are loaded once per server with ``st.cache_resource``. The pages see
+a test split without the images held out for the class challenges
+(:func:`convae.challenge.held_out_indices`): nobody can look at or tune on them. Models a
 user trains or uploads live in that user's session only; which models exist and how
 they load is :mod:`ui.catalogue`'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -21,6 +24,7 @@ from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset, worker
+from convae.challenge import held_out_indices, public_indices
 from convae.data import DATASETS, source_root
 from convae.jobs import TrainingJob
 from convae.queue import Place, TrainingQueue, queue_from_env
@@ -54,6 +58,7 @@ def init_state() -> None:
         "present": False,  # presenter mode (the sidebar's toggle; ?present=1 in a link)
         "pad_drawings": {},  # drawing pad key -> the drawing it starts from (undo, clear)
         "latent_hit": None,  # index of the test image whose point was clicked on the map
+        "submissions": [],  # this session's challenge submissions (convae.submission)
     }
     for key, value in defaults.items():
         if key not in st.session_state:
@@ -69,18 +74,43 @@ def _load_dataset(name: str, train: bool, root: str) -> ImageSet:
     return load_dataset(name, train=train, root=root)
 
 
-def get_dataset(name: str, train: bool = False) -> ImageSet:
-    """The dataset split, loaded once per server; raises DatasetError if it is missing."""
+def _part(split: ImageSet, index: torch.Tensor) -> ImageSet:
+    return dataclasses.replace(split, images=split.images[index], labels=split.labels[index])
+
+
+@st.cache_resource(show_spinner=False)
+def _public_test(name: str, root: str) -> ImageSet:
+    full = _load_dataset(name, False, root)
+    return _part(full, public_indices(len(full)))
+
+
+def _split(name: str, train: bool, held_out: bool = False) -> ImageSet:
     root = str(source_root(name))
     key = (name, train, root)
     failed = _failures.get(key)
     if failed and time.monotonic() - failed[0] < FAILURE_TTL_S:
         raise DatasetError(failed[1])
     try:
-        return _load_dataset(name, train, root)
+        if train:
+            return _load_dataset(name, True, root)
+        if held_out:
+            full = _load_dataset(name, False, root)
+            return _part(full, held_out_indices(len(full)))
+        return _public_test(name, root)
     except DatasetError as e:
         _failures[key] = (time.monotonic(), str(e))
         raise
+
+
+def get_dataset(name: str, train: bool = False) -> ImageSet:
+    """The dataset split, loaded once per server (the test split without the challenges'
+    held-out images); raises DatasetError if it is missing."""
+    return _split(name, train)
+
+
+def held_out_images(name: str) -> torch.Tensor:
+    """(N, C, H, W) uint8: the test images the challenges measure on, never shown."""
+    return _split(name, False, held_out=True).images
 
 
 def dataset_shape(name: str) -> tuple[int, int, int]:
