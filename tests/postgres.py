@@ -3,7 +3,8 @@
 stopped afterwards.
 
 ``initdb`` refuses to run as root; then the cluster belongs to the ``postgres`` user
-that Debian's package creates (or ``nobody``), and the server runs as that user.
+that Debian's package creates (or ``nobody``), and the server runs as that user, in a
+folder of its own under the system's temporary folder (pytest's are private to root).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,10 +44,12 @@ def _owner() -> str | None:
     raise RuntimeError("running as root and there is no postgres or nobody user for initdb")
 
 
-def _run(cmd: list[str], user: str | None, **kwargs) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], user: str | None) -> None:
     if user is not None:
         cmd = ["runuser", "-u", user, "--", *cmd]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120, **kwargs)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()}")
 
 
 @contextlib.contextmanager
@@ -56,14 +60,13 @@ def postgres_server(folder: Path) -> Iterator[str]:
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (apt-get install postgresql)")
     user = _owner()
+    if user is not None:
+        folder = Path(tempfile.mkdtemp(prefix="convae-postgres-"))
+        info = pwd.getpwnam(user)
+        os.chown(folder, info.pw_uid, info.pw_gid)
     folder.mkdir(parents=True, exist_ok=True)
     data, sockets, log = folder / "data", folder / "sockets", folder / "server.log"
-    sockets.mkdir(exist_ok=True)
-    if user is not None:
-        info = pwd.getpwnam(user)
-        for p in (folder, sockets):
-            os.chown(p, info.pw_uid, info.pw_gid)
-        os.chmod(folder, 0o755)
+    _run(["mkdir", "-p", str(sockets)], user)
     _run(
         [str(bin_dir / "initdb"), "-D", str(data), "-U", "convae", "-A", "trust", "-E", "UTF8"],
         user,
@@ -76,3 +79,5 @@ def postgres_server(folder: Path) -> Iterator[str]:
         yield f"postgresql+pg8000://convae@127.0.0.1:{port}/postgres"
     finally:
         _run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], user)
+        if user is not None:
+            shutil.rmtree(folder, ignore_errors=True)
