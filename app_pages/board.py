@@ -127,13 +127,13 @@ if model_id.startswith("session:"):
 with st.expander("Submit your model", icon=":material/send:", expanded=not layout.presenting()):
     if own is not None and own.dataset == current.challenge.dataset:
         st.caption(f"Your current model (see the sidebar): {own.label}.")
-        board_ui.submit_form(own.model, own.meta, current.challenge.dataset, key="board_submit")
+        board_ui.submit_form(own.model, own.meta, None, key="board_submit", only=current)
     else:
         st.caption(
             "Train a model on the Train page (it becomes your current model) and submit it "
             "here, or upload a checkpoint you saved."
         )
-        board_ui.submit_form(None, {}, None, key="board_upload")
+        board_ui.submit_form(None, {}, None, key="board_upload", only=current)
 
 
 # ------------------------------------------------------------------ the teacher

@@ -325,7 +325,8 @@ def clean_text(raw: object, max_len: int, what: str) -> str:
     if not isinstance(raw, str):
         raise ChallengeError(f"the {what} must be text")
     text = unicodedata.normalize("NFKC", raw)
-    text = "".join(" " if c.isspace() else c for c in text if unicodedata.category(c)[0] != "C")
+    spaced = (" " if c.isspace() else c for c in text)  # tabs and newlines are controls too
+    text = "".join(c for c in spaced if unicodedata.category(c)[0] != "C")
     text = " ".join(text.split())
     if not text:
         raise ChallengeError(f"choose a {what}: it cannot be empty")

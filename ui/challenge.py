@@ -130,24 +130,36 @@ def pending() -> bool:
 
 
 def submit_form(
-    model: Autoencoder | None, meta: dict[str, Any], dataset: str | None, key: str
+    model: Autoencoder | None,
+    meta: dict[str, Any],
+    dataset: str | None,
+    key: str,
+    only: Listed | None = None,
 ) -> None:
-    """Choose an open challenge, a nickname, and submit ``model`` (None: only an
-    uploaded checkpoint can be submitted)."""
-    listed = [c for c in require_store().challenges() if c.is_open]
+    """Choose an open challenge (or submit to ``only``), a nickname, and submit ``model``
+    (None: an uploaded checkpoint)."""
+    if only is not None:
+        listed = [only] if only.is_open else []
+    else:
+        listed = [c for c in require_store().challenges() if c.is_open]
     if dataset is not None:
         listed = [c for c in listed if c.challenge.dataset == dataset]
     if not listed:
-        st.info("No challenge is open for this dataset right now.", icon=":material/flag:")
+        what = "This challenge is" if only is not None else "No challenge for this dataset is"
+        st.info(f"{what} not open for submissions right now.", icon=":material/flag:")
         return
     by_slug = {c.challenge.slug: c for c in listed}
     c_pick, c_nick = st.columns([2, 1])
-    slug = c_pick.selectbox(
-        "Challenge",
-        list(by_slug),
-        format_func=lambda s: by_slug[s].challenge.title,
-        key=f"{key}_challenge",
-    )
+    if only is not None:
+        slug = only.challenge.slug
+        c_pick.markdown(f"**{only.challenge.title}**: {only.challenge.describe()}")
+    else:
+        slug = c_pick.selectbox(
+            "Challenge",
+            list(by_slug),
+            format_func=lambda s: by_slug[s].challenge.title,
+            key=f"{key}_challenge",
+        )
     nickname = c_nick.text_input(
         "Nickname",
         key=f"{key}_nickname",
