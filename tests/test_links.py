@@ -58,7 +58,7 @@ def lesson_views() -> list[str]:
 def test_the_lesson_has_a_view_for_each_step():
     steps = re.findall(r"^## \d+\.", LESSON.read_text(), flags=re.M)
     views = lesson_views()
-    assert len(steps) == 8 and len(views) >= len(steps)
+    assert len(steps) == 9 and len(views) >= len(steps)
     assert {urlsplit(v).path for v in views} >= {
         "/",
         "/activations",
@@ -67,6 +67,7 @@ def test_the_lesson_has_a_view_for_each_step():
         "/latent",
         "/limits",
         "/train",
+        "/board",
     }
 
 
