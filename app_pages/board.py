@@ -71,14 +71,16 @@ def live_board(slug: str, top: int) -> None:
     shown = board[:top]
     with layout.main_picture():
         c_table, c_chart = st.columns([1.4, 1])
-        table = pd.DataFrame(columns(challenge, shown))
-        table["place"] = [str(p) if p is not None else "not ranked" for p in table["place"]]
+        rows = columns(challenge, shown)
+        for row in rows:  # as text before pandas makes a column with a gap floats
+            row["place"] = "—" if row["place"] is None else str(row["place"])
+        table = pd.DataFrame(rows)
         c_table.dataframe(  # cells are plain text: a nickname is never read as markup
             table[["place", "nickname", "score", "arch", "code_size", "params", "ssim"]],
             hide_index=True,
             column_config={
                 "place": st.column_config.TextColumn(
-                    "Place", help="Not ranked: it does not meet the rule"
+                    "Place", help="—: it does not meet the rule, so it has no place"
                 ),
                 "nickname": "Nickname",
                 "score": "Score",

@@ -159,7 +159,9 @@ def test_a_fresh_checkout_renders_every_page_with_pictures_and_stays_clean(shipp
     for page in PAGE_FILES:
         at = open_link(f"/{page}")
         assert_clean(at)
-        if page != "train":  # the Train page has no picture before a training
+        if page == "board":  # no picture before a submission: the shipped challenges
+            assert len(at.selectbox(key="board_challenge").options) == 3
+        elif page != "train":  # the Train page has no picture before a training
             assert at.get("image") or at.get("plotly_chart"), page
         assert not any("not on this server" in str(w.value) for w in at.warning), page
     assert status() == before
