@@ -39,7 +39,7 @@ slug = c_pick.selectbox(
     list(listed),
     key="board_challenge",
     bind=URL,
-    format_func=lambda s: board_ui.challenge_label(listed[s].challenge, listed[s].is_open),
+    format_func=lambda s: listed[s].challenge.title,  # the link carries this label
 )
 top = c_top.select_slider("Entries shown", TOP, 10, key="board_top", bind=URL)
 current = listed[slug]
@@ -47,6 +47,20 @@ st.caption(
     f"**{current.challenge.describe()}.** "
     + ("Open for submissions." if current.is_open else "Closed: the teacher stopped submissions.")
 )
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def chart(
+    nicknames: tuple[str, ...],
+    codes: tuple[int, ...],
+    psnrs: tuple[float, ...],
+    ranked: tuple[bool, ...],
+    code_limit: float | None,
+    psnr_floor: float | None,
+) -> dict:
+    """The board's chart as plotly's JSON, built once per state of the board: every
+    viewer redraws it every few seconds, and building a figure costs 10-20 ms."""
+    return board_figure(nicknames, codes, psnrs, ranked, code_limit, psnr_floor).to_plotly_json()
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -91,13 +105,13 @@ def live_board(slug: str, top: int) -> None:
             },
         )
         c_chart.plotly_chart(
-            board_figure(
-                [r.entry.nickname for r in board],
-                [r.entry.code_size for r in board],
-                [r.entry.psnr for r in board],
-                [r.place is not None for r in board],
-                code_limit=challenge.limit if challenge.rule == "psnr-code-limit" else None,
-                psnr_floor=challenge.limit if challenge.rule == "smallest-code" else None,
+            chart(
+                tuple(r.entry.nickname for r in board),
+                tuple(r.entry.code_size for r in board),
+                tuple(r.entry.psnr for r in board),
+                tuple(r.place is not None for r in board),
+                challenge.limit if challenge.rule == "psnr-code-limit" else None,
+                challenge.limit if challenge.rule == "smallest-code" else None,
             ),
             key="board_chart",
         )

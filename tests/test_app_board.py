@@ -228,3 +228,15 @@ def test_a_forged_widget_state_or_link_without_the_passphrase_does_nothing(teach
     assert [t.key for t in at.text_input if t.key == "board_pass"] == ["board_pass"]
     after = (teacher.challenge("mnist-196"), teacher.entries("mnist-196", include_hidden=True))
     assert after == before
+
+
+def test_a_link_opens_a_challenge_by_its_title(app):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params["board_challenge"] = "Smallest code above 20 dB"
+    at.switch_page(BOARD).run()
+    assert_clean(at)
+    assert at.selectbox(key="board_challenge").value == "mnist-smallest-20db"
+    assert not at.toast  # nothing in the link went unused
+    assert "smallest code reaching 20 dB of PSNR" in texts(at)

@@ -25,8 +25,9 @@ import streamlit as st
 
 from convae import Autoencoder, ConvaeError, load_checkpoint
 from convae.board_store import BoardError, BoardStore, Listed, shared_store
-from convae.challenge import MAX_NICKNAME, SHOWN_IMAGES, Challenge
+from convae.challenge import MAX_NICKNAME, SHOWN_IMAGES
 from convae.checkpoint import to_bytes
+from convae.queue import AlreadyQueuedError
 from convae.submission import Submission
 
 from . import state
@@ -99,7 +100,13 @@ def submit(listed: Listed, nickname: str, model: Autoencoder, meta: dict[str, An
     shown = state.get_dataset(challenge.dataset).images[:SHOWN_IMAGES]
     job = Submission(store(), challenge, nickname, to_bytes(model, meta), held_out, shown)
     owner = _QUEUE_OWNER.format(sid=st.session_state["sid"])
-    place = state.training_queue().submit(owner, job, patient=True)
+    try:
+        place = state.training_queue().submit(owner, job, patient=True)
+    except AlreadyQueuedError:
+        raise ConvaeError(
+            "your last submission is still waiting to be measured; submit again once it "
+            "is on the board"
+        ) from None
     st.session_state["_submitted_at"].append(time.monotonic())
     st.session_state["submissions"] = [*st.session_state["submissions"][-9:], job]
     where = "now" if place.running else f"after {place.position} job(s) in the queue"
@@ -248,7 +255,3 @@ def teacher_only(action: Callable[..., None]) -> Callable[..., None]:
         action(*args, **kwargs)
 
     return guarded
-
-
-def challenge_label(challenge: Challenge, is_open: bool) -> str:
-    return f"{challenge.title}{'' if is_open else ' (closed)'}"
