@@ -32,17 +32,14 @@ layout.explain(
     "same way for everyone; the board updates by itself. Submit again: your best counts."
 )
 store = board_ui.require_store()
-listed = {c.challenge.slug: c for c in store.challenges()}
+# by title: a link carries a menu's option as shown, and titles are unique (so are the
+# slugs made from them)
+listed = {c.challenge.title: c for c in store.challenges()}
 c_pick, c_top = st.columns([3, 1])
-slug = c_pick.selectbox(
-    "Challenge",
-    list(listed),
-    key="board_challenge",
-    bind=URL,
-    format_func=lambda s: listed[s].challenge.title,  # the link carries this label
-)
+title = c_pick.selectbox("Challenge", list(listed), key="board_challenge", bind=URL)
 top = c_top.select_slider("Entries shown", TOP, 10, key="board_top", bind=URL)
-current = listed[slug]
+current = listed[title]
+slug = current.challenge.slug
 st.caption(
     f"**{current.challenge.describe()}.** "
     + ("Open for submissions." if current.is_open else "Closed: the teacher stopped submissions.")
@@ -171,7 +168,7 @@ def teacher_panel(slug: str) -> None:
                     st.rerun()
                 st.error(f"{message[0].upper()}{message[1:]}.", icon=":material/lock:")
         return
-    challenge = listed[slug]
+    challenge = current
     act = board_ui.teacher_only
     c_open, c_reset, c_csv, c_lock = st.columns(4)
     c_open.button(

@@ -237,6 +237,6 @@ def test_a_link_opens_a_challenge_by_its_title(app):
     at.query_params["board_challenge"] = "Smallest code above 20 dB"
     at.switch_page(BOARD).run()
     assert_clean(at)
-    assert at.selectbox(key="board_challenge").value == "mnist-smallest-20db"
+    assert at.selectbox(key="board_challenge").value == "Smallest code above 20 dB"
     assert not at.toast  # nothing in the link went unused
     assert "smallest code reaching 20 dB of PSNR" in texts(at)
