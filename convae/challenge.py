@@ -167,7 +167,7 @@ class Result:
     mse: float
     psnr: float
     ssim: float
-    seconds: float  # CPU time of the measurement, wall clock
+    seconds: float  # how long the measurement took (wall clock)
     reconstructions: bytes  # PNG: the shown images (top row) and the model's output
 
 
