@@ -15,6 +15,7 @@ from convae.noise import NOISE_KINDS
 from convae.queue import Place
 from convae.store import safe_name, save_user_model
 from convae.zoo import checkpoint_dir
+from ui import challenge as challenge_ui
 from ui import layout, nav, state, stepping, widgets
 from ui.errors import guarded
 from ui.links import URL
@@ -351,3 +352,12 @@ if job is not None and job.snapshot().state in ("done", "stopped"):
         width="stretch",
         on_click="ignore",
     )
+
+    with st.expander("Submit it to a class challenge", icon=":material/leaderboard:"):
+        challenge_ui.submit_form(job.model, job.meta, job.meta.get("dataset"), key="train_submit")
+
+        @st.fragment(run_every=1.0 if challenge_ui.pending() else None)
+        def submissions_view() -> None:
+            challenge_ui.my_submissions()
+
+        submissions_view()

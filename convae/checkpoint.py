@@ -92,8 +92,14 @@ def save_checkpoint(
 
     An existing file at ``path`` is replaced only once the new one is fully on disk.
     """
+    return write_atomically(path, to_bytes(model, meta))
+
+
+def write_atomically(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that it is either all there or not at all: a
+    temporary file in the same folder, fsync, rename (a killed writer leaves only a
+    temporary, which :func:`remove_stale_temporaries` deletes later); returns the path."""
     path = Path(path)
-    data = to_bytes(model, meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)

@@ -8,6 +8,7 @@ Small images are enlarged with nearest-neighbour so each pixel stays a crisp squ
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -709,6 +710,59 @@ def histogram_figure(hist: Histogram, colours: Sequence[str] = ("#00a67e", "#999
         xaxis_title="weight",
         yaxis_title="how many weights",
         height=260,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+    )
+    return fig
+
+
+def board_figure(
+    nicknames: Sequence[str],
+    code_sizes: Sequence[int],
+    psnrs: Sequence[float],
+    ranked: Sequence[bool],
+    code_limit: float | None = None,
+    psnr_floor: float | None = None,
+) -> go.Figure:
+    """A challenge's entries: code size (log scale) against PSNR, one point each.
+
+    Args:
+        nicknames: shown on hover, HTML-escaped (plotly reads tags in hover text).
+        code_sizes, psnrs: each entry's code size and PSNR (dB).
+        ranked: whether each entry meets the challenge's rule (coloured) or not (grey).
+        code_limit: a vertical line at the rule's code-size limit, if it has one.
+        psnr_floor: a horizontal line at the rule's PSNR floor, if it has one.
+    """
+    fig = go.Figure()
+    for meets, name, colour in ((True, "ranked", "#00a67e"), (False, "not ranked", "#aaaaaa")):
+        pick = [i for i, r in enumerate(ranked) if r == meets]
+        if not pick:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[code_sizes[i] for i in pick],
+                y=[psnrs[i] for i in pick],
+                mode="markers",
+                name=name,
+                marker=dict(size=13, color=colour, line=dict(width=1, color="#333")),
+                hovertext=[html.escape(nicknames[i]) for i in pick],
+                hovertemplate="%{hovertext}<br>code %{x} values<br>%{y:.2f} dB<extra></extra>",
+            )
+        )
+    if code_limit is not None:
+        fig.add_vline(x=code_limit, line_dash="dash", line_color="#ef553b")
+    if psnr_floor is not None:
+        fig.add_hline(y=psnr_floor, line_dash="dash", line_color="#ef553b")
+    if code_sizes:  # ticks at 1, 2, 5 x 10^k, as in loss_figure
+        lo = math.floor(math.log10(max(1, min(code_sizes))))
+        hi = math.ceil(math.log10(max(1, max(code_sizes))))
+        ticks = [m * 10**e for e in range(lo, hi + 1) for m in (1, 2, 5)]
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    fig.update_layout(
+        xaxis_title="code size (values, log scale)",
+        yaxis_title="PSNR on held-out images (dB)",
+        xaxis_type="log",
+        height=340,
         margin=dict(l=10, r=10, t=30, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
     )

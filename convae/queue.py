@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
+from .config import TrainConfig
 from .errors import ConvaeError
-from .jobs import TrainingJob
 
 MAX_RUNNING_ENV = "CONVAE_MAX_TRAININGS"
 MAX_WAITING_ENV = "CONVAE_MAX_WAITING"
@@ -79,11 +79,33 @@ def default_max_waiting() -> int:
     return int(env)
 
 
+class _Progress(Protocol):
+    @property
+    def images_per_s(self) -> float: ...
+    @property
+    def eta_s(self) -> float: ...
+
+
+class Job(Protocol):
+    """What the queue needs of a job: a :class:`~convae.jobs.TrainingJob`, or a class
+    challenge's measurement (:class:`~convae.submission.Submission`), whose ``n_train``
+    images in ``cfg.epochs`` passes size its expected duration."""
+
+    n_train: int
+    cfg: TrainConfig
+
+    @property
+    def finished(self) -> bool: ...
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+    def snapshot(self) -> _Progress: ...
+
+
 @dataclass(frozen=True)
 class Place:
     """Where an owner's job stands: running, or waiting at ``position``."""
 
-    job: TrainingJob
+    job: Job
     running: bool
     position: int  # 1 = next to start; 0 when running
     waiting: int  # jobs waiting in all
@@ -93,14 +115,17 @@ class Place:
 @dataclass
 class _Entry:
     owner: str
-    job: TrainingJob
+    job: Job
     alive: Callable[[], bool]
     seen: float = field(default_factory=time.monotonic)
     gone_since: float | None = None
     slot: IO[bytes] | None = None
+    patient: bool = False  # runs even when nobody asks about it
 
     def wanted(self, now: float, drop_after_s: float, gone_after_s: float) -> bool:
         """Someone still waits for this job."""
+        if self.patient:
+            return True
         if now - self.seen > drop_after_s:
             return False
         if _alive(self):
@@ -168,9 +193,15 @@ class TrainingQueue:
 
     # ------------------------------------------------------------------ owners' side
     def submit(
-        self, owner: str, job: TrainingJob, alive: Callable[[], bool] = lambda: True
+        self,
+        owner: str,
+        job: Job,
+        alive: Callable[[], bool] = lambda: True,
+        patient: bool = False,
     ) -> Place:
-        """Queue ``job`` for ``owner``; it starts as soon as a slot is free.
+        """Queue ``job`` for ``owner``; it starts as soon as a slot is free. A ``patient``
+        job is never dropped for want of a watcher (a challenge's measurement: it takes
+        a second, and its student may have moved on to another page).
 
         Raises:
             AlreadyQueuedError: ``owner`` has a job waiting or running.
@@ -187,7 +218,7 @@ class TrainingQueue:
                     f"the training queue is full ({len(self._waiting)} waiting for "
                     f"{self.max_running} trainer(s)); try again in a few minutes"
                 )
-            self._waiting.append(_Entry(owner, job, alive))
+            self._waiting.append(_Entry(owner, job, alive, patient=patient))
             self._start_what_fits()
             self._lock.notify_all()
             place = self._place(owner)
@@ -303,10 +334,10 @@ class TrainingQueue:
             free_at[0] += self._duration(entry.job)
         return None
 
-    def _duration(self, job: TrainingJob) -> float:
+    def _duration(self, job: Job) -> float:
         return job.n_train * job.cfg.epochs / self._rate
 
-    def _remaining(self, job: TrainingJob) -> float:
+    def _remaining(self, job: Job) -> float:
         eta = job.snapshot().eta_s
         return eta if math.isfinite(eta) else self._duration(job)  # before its first step
 

@@ -32,7 +32,7 @@ from .trainer import EpochStats, Progress
 SEND_EVERY_S = 0.1  # the child batches its per-step reports: a page polls twice a second
 # What the fork server imports once, before any fork. "__main__" too: otherwise every
 # child re-runs the program's main file (for `streamlit run`, Streamlit's command line).
-PRELOAD = ["__main__", "convae.worker"]
+PRELOAD = ["__main__", "convae.worker", "convae.challenge"]  # challenge: measurements
 
 _context_lock = threading.Lock()
 _context: Any = None
@@ -215,3 +215,58 @@ def fit_in_child(
     model.load_state_dict(_unpack(state))
     model.eval()
     return Fitted(model, history, description)
+
+
+def _call_child(conn: Any, function: Callable[..., Any], args: tuple, nice: int) -> None:
+    """A short job's whole life in the child: call, send the result back, exit."""
+    if nice:
+        os.nice(nice)
+    torch.set_num_threads(1)
+    try:
+        conn.send(("done", function(*args)))
+    except Exception as e:
+        message = str(e) if isinstance(e, ConvaeError) else f"{type(e).__name__}: {e}"
+        conn.send(("failed", message))
+    finally:
+        conn.close()
+
+
+def call_in_child(
+    function: Callable[..., Any], *args: Any, nice: int = 0, timeout_s: float = 120.0
+) -> Any:
+    """``function(*args)`` in a child process of the fork server, on one thread at a
+    lower priority; its return value comes back (both must pickle; send tensors as
+    private copies, see :func:`fit_in_child`).
+
+    Raises:
+        ConvaeError: the function raised (its message), the child died, or it ran for
+            longer than ``timeout_s`` (then it is killed).
+    """
+    ctx = _mp_context()
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_call_child, args=(send, function, args, nice), name="convae-call", daemon=True
+    )
+    proc.start()
+    send.close()
+    result: tuple | None = None
+    try:
+        if receive.poll(timeout_s):
+            try:
+                result = receive.recv()
+            except EOFError:
+                pass
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        receive.close()
+    if result is None:
+        raise ConvaeError(
+            f"the worker process ended unexpectedly or took over {timeout_s:.0f} s "
+            f"(exit code {proc.exitcode})"
+        )
+    if result[0] == "failed":
+        raise ConvaeError(result[1])
+    return result[1]

@@ -47,6 +47,31 @@ def isolated_cache(tmp_path_factory) -> Path:
         yield cache
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_board(tmp_path_factory) -> Path:
+    """A session-wide challenge board (SQLite file and weights) instead of ``./board``;
+    the servers the tests start inherit it. No database URL or teacher passphrase from
+    the machine's environment leaks in."""
+    board = tmp_path_factory.mktemp("board")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONVAE_BOARD_DIR", str(board))
+        mp.delenv("CONVAE_DATABASE_URL", raising=False)
+        mp.delenv("CONVAE_TEACHER_PASSPHRASE", raising=False)
+        yield board
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> str:
+    """A real PostgreSQL server on loopback for this test session (Debian's
+    ``postgresql``, a cluster in a temporary folder); skips without it, fails in CI."""
+    from postgres import binaries, postgres_server
+
+    if binaries() is None:
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The data folder holding MNIST (skips, or fails in CI, when there is none)."""

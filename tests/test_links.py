@@ -58,7 +58,7 @@ def lesson_views() -> list[str]:
 def test_the_lesson_has_a_view_for_each_step():
     steps = re.findall(r"^## \d+\.", LESSON.read_text(), flags=re.M)
     views = lesson_views()
-    assert len(steps) == 8 and len(views) >= len(steps)
+    assert len(steps) == 9 and len(views) >= len(steps)
     assert {urlsplit(v).path for v in views} >= {
         "/",
         "/activations",
@@ -67,6 +67,7 @@ def test_the_lesson_has_a_view_for_each_step():
         "/latent",
         "/limits",
         "/train",
+        "/board",
     }
 
 
@@ -158,7 +159,9 @@ def test_a_fresh_checkout_renders_every_page_with_pictures_and_stays_clean(shipp
     for page in PAGE_FILES:
         at = open_link(f"/{page}")
         assert_clean(at)
-        if page != "train":  # the Train page has no picture before a training
+        if page == "board":  # no picture before a submission: the shipped challenges
+            assert len(at.selectbox(key="board_challenge").options) == 3
+        elif page != "train":  # the Train page has no picture before a training
             assert at.get("image") or at.get("plotly_chart"), page
         assert not any("not on this server" in str(w.value) for w in at.warning), page
     assert status() == before

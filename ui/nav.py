@@ -61,6 +61,12 @@ PAGES = [
         ":material/model_training:",
         "Train your own model in seconds.",
     ),
+    PageInfo(
+        "app_pages/board.py",
+        "Class challenge",
+        ":material/leaderboard:",
+        "Submit your model; a live board ranks the class.",
+    ),
 ]
 _BY_NAME = {Path(p.file).name: p for p in PAGES}
 

@@ -1,13 +1,16 @@
 """The session: its state, the data it works on, its current model and its own models.
 
 Session state is initialised in one place, :func:`init_state`, called by ``app.py`` on
-every run. Datasets are loaded once per server with ``st.cache_resource``. Models a
+every run. Datasets are loaded once per server with ``st.cache_resource``. The pages see
+a test split without the images held out for the class challenges
+(:func:`convae.challenge.held_out_indices`): nobody can look at or tune on them. Models a
 user trains or uploads live in that user's session only; which models exist and how
 they load is :mod:`ui.catalogue`'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -21,6 +24,7 @@ from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset, worker
+from convae.challenge import held_out_indices, public_indices
 from convae.data import source_root
 from convae.jobs import TrainingJob
 from convae.queue import Place, TrainingQueue, queue_from_env
@@ -58,6 +62,7 @@ def init_state() -> None:
         "own_datasets": {},  # id -> ui.own_images.OwnDataset: a zip of pictures uploaded here
         "own_upload_seen": None,  # file id of the last zip read (each is read once)
         "own_upload_message": None,  # (level, text) about the last zip upload
+        "submissions": [],  # this session's challenge submissions (convae.submission)
     }
     for key, value in defaults.items():
         if key not in st.session_state:
@@ -78,22 +83,47 @@ def dataset_labels() -> dict[str, str]:
     return {**DATASET_LABELS, **own_images.labels()}
 
 
-def get_dataset(name: str, train: bool = False) -> ImageSet:
-    """The dataset split, loaded once per server (or this session's uploaded images);
-    raises DatasetError if it is missing."""
-    if own_images.is_own(name):
-        own = own_images.get(name)
-        return own.train if train else own.test
+def _part(split: ImageSet, index: torch.Tensor) -> ImageSet:
+    return dataclasses.replace(split, images=split.images[index], labels=split.labels[index])
+
+
+@st.cache_resource(show_spinner=False)
+def _public_test(name: str, root: str) -> ImageSet:
+    full = _load_dataset(name, False, root)
+    return _part(full, public_indices(len(full)))
+
+
+def _split(name: str, train: bool, held_out: bool = False) -> ImageSet:
     root = str(source_root(name))
     key = (name, train, root)
     failed = _failures.get(key)
     if failed and time.monotonic() - failed[0] < FAILURE_TTL_S:
         raise DatasetError(failed[1])
     try:
-        return _load_dataset(name, train, root)
+        if train:
+            return _load_dataset(name, True, root)
+        if held_out:
+            full = _load_dataset(name, False, root)
+            return _part(full, held_out_indices(len(full)))
+        return _public_test(name, root)
     except DatasetError as e:
         _failures[key] = (time.monotonic(), str(e))
         raise
+
+
+def get_dataset(name: str, train: bool = False) -> ImageSet:
+    """The dataset split, loaded once per server (the test split without the challenges'
+    held-out images), or this session's uploaded images; raises DatasetError if it is
+    missing."""
+    if own_images.is_own(name):
+        own = own_images.get(name)
+        return own.train if train else own.test
+    return _split(name, train)
+
+
+def held_out_images(name: str) -> torch.Tensor:
+    """(N, C, H, W) uint8: the test images the challenges measure on, never shown."""
+    return _split(name, False, held_out=True).images
 
 
 def dataset_shape(name: str) -> tuple[int, int, int]:
