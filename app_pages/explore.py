@@ -56,8 +56,9 @@ def cached_sweep(model_key: str, dataset: str, kind: str, _model):
     show_spinner="Measuring the classical filters at 11 noise levels (once per server)...",
     max_entries=16,
 )
-def cached_classical_sweep(dataset: str, kind: str):
-    return classical_sweep_for(dataset, kind)
+def cached_classical_sweep(dataset: str, kind: str, _test=None, _train=None):
+    # the images (an upload's, else None) are named by the dataset id: its content's hash
+    return classical_sweep_for(dataset, kind, _test, _train)
 
 
 @st.fragment
@@ -72,7 +73,7 @@ def noisy_view():
         outputs = {
             "Model output": ref.model(noisy).clamp(0, 1),
             f"PCA, {k} values": pca(noisy),
-            **classical_outputs(noisy, dataset, noise),
+            **classical_outputs(noisy, dataset, noise, state.uploaded_images(dataset, True)),
         }
     m_noisy = image_metrics(noisy, x)
     scores = {name: image_metrics(out, x) for name, out in outputs.items()}
@@ -155,7 +156,12 @@ def noisy_view():
     metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric", bind=URL)
     kind = noise.kind if noise.kind != "none" else "gaussian"
     sweep = cached_sweep(ref.key, dataset, kind, ref.model).joined(
-        cached_classical_sweep(dataset, kind)
+        cached_classical_sweep(
+            dataset,
+            kind,
+            state.uploaded_images(dataset, False),
+            state.uploaded_images(dataset, True),
+        )
     )
     c1.caption(
         f"Each point is the mean over the first {sweep.n_images} test images with "

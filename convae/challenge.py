@@ -143,10 +143,12 @@ def held_out_indices(n_test: int, size: int = HELD_OUT_SIZE) -> torch.Tensor:
 
     Drawn with a fixed seed from the second half of the test split: the first images
     are the ones the shipped checkpoints' published figures and the pages' quick
-    measurements use, and they stay public.
+    measurements use, and they stay public. A split of fewer than ``4 * size`` images
+    keeps none back (the pages' measurements would reach into the second half).
     """
+    if n_test < 4 * size:  # a small test split (a folder's, a test's) stays all public:
+        return torch.zeros(0, dtype=torch.int64)  # the pages' first images are its whole
     half = n_test // 2
-    size = min(size, n_test - half)
     g = torch.Generator().manual_seed(HELD_OUT_SEED)
     return (half + torch.randperm(n_test - half, generator=g)[:size]).sort().values
 

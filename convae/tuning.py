@@ -31,6 +31,7 @@ from .denoise import (
 )
 from .metrics import psnr_per_image
 from .noise import NOISE_KINDS, Noise, add_noise
+from .tensors import to_unit_float
 
 TUNE_IMAGES = 32  # about 0.3 s per filter and noise level on one core
 TUNE_SEED = 1234  # not the test sets' noise seed (0)
@@ -70,10 +71,28 @@ def _key(noise: Noise) -> Noise:
     return Noise(noise.kind, round(noise.level, 6)) if not noise.is_clean else Noise()
 
 
-def tuned_strengths(dataset: str, noise: Noise) -> dict[str, float]:
+_tuned_given: dict[tuple[str, Noise], tuple[tuple[str, float], ...]] = {}
+
+
+def tuned_strengths(
+    dataset: str, noise: Noise, train_images: torch.Tensor | None = None
+) -> dict[str, float]:
     """Each classical filter's strength for ``noise`` on ``dataset``, by filter name,
     chosen on its training images (searched once per process for each dataset, kind and
-    level)."""
+    level).
+
+    ``train_images``: the dataset's training images where ``load_dataset`` cannot read
+    them (a session's uploaded pictures, whose name is their content's hash); the first
+    :data:`TUNE_IMAGES` are used.
+    """
+    if train_images is not None:
+        key = (dataset, _key(noise))
+        if key not in _tuned_given:
+            images = to_unit_float(train_images[:TUNE_IMAGES])
+            _tuned_given[key] = tuple(
+                (name, choose_strength(f, images, key[1])) for name, f in CLASSICAL_FILTERS.items()
+            )
+        return dict(_tuned_given[key])
     from .data import source_root
 
     # keyed by the folder too: another data folder may hold other images of that name
@@ -87,7 +106,9 @@ def strength_table(dataset: str) -> dict[str, dict[str, float]]:
     return {str(n): tuned_strengths(dataset, n) for n in noises}
 
 
-def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
+def strengths_for(
+    dataset: str, noise: Noise, train_images: torch.Tensor | None = None
+) -> dict[str, float]:
     """The strengths for ``noise`` on ``dataset`` at the nearest of :data:`LEVELS`: as
     the checkpoint index ships them (chosen by :func:`tuned_strengths`), else
     :func:`tuned_strengths` itself. Snapping to those levels bounds the searches a page
@@ -101,10 +122,15 @@ def strengths_for(dataset: str, noise: Noise) -> dict[str, float]:
     shipped = shipped_baselines(dataset).get("strengths", {}).get(str(key))
     if isinstance(shipped, dict) and set(shipped) == set(CLASSICAL_FILTERS):
         return dict(shipped)
-    return tuned_strengths(dataset, key)
+    return tuned_strengths(dataset, key, train_images)
 
 
-def classical_sweep_for(dataset: str, kind: str) -> Sweep:
+def classical_sweep_for(
+    dataset: str,
+    kind: str,
+    test_images: torch.Tensor | None = None,
+    train_images: torch.Tensor | None = None,
+) -> Sweep:
     """The classical filters' noise sweep on ``dataset``'s first :data:`SWEEP_IMAGES` test
     images at :data:`SWEEP_LEVELS` (seed :data:`SWEEP_SEED`), the strengths from
     :func:`strengths_for`: as the checkpoint index ships it (it costs about 7 s of CPU),
@@ -127,19 +153,24 @@ def classical_sweep_for(dataset: str, kind: str) -> Sweep:
                 {n: list(psnr[n]) for n in names},
                 {n: list(ssim[n]) for n in names},
             )
-    images = load_dataset(dataset, train=False).floats(slice(0, SWEEP_IMAGES))
+    if test_images is None:
+        images = load_dataset(dataset, train=False).floats(slice(0, SWEEP_IMAGES))
+    else:  # given where load_dataset cannot read them (see tuned_strengths)
+        images = to_unit_float(test_images[:SWEEP_IMAGES])
     return classical_sweep(
         images,
         kind,
         SWEEP_LEVELS,
-        lambda level: strengths_for(dataset, Noise(kind, level)),
+        lambda level: strengths_for(dataset, Noise(kind, level), train_images),
         SWEEP_SEED,
     )
 
 
-def classical_outputs(noisy: torch.Tensor, dataset: str, noise: Noise) -> dict[str, torch.Tensor]:
+def classical_outputs(
+    noisy: torch.Tensor, dataset: str, noise: Noise, train_images: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """Each classical filter's output for ``noisy`` (a (B, C, H, W) float batch in [0, 1]
     corrupted by ``noise``), at the strength chosen for that noise on ``dataset``'s
     training images, by filter name."""
-    strengths = strengths_for(dataset, noise)
+    strengths = strengths_for(dataset, noise, train_images)
     return {name: f(noisy, strengths[name]) for name, f in CLASSICAL_FILTERS.items()}

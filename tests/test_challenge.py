@@ -274,3 +274,8 @@ def test_the_shipped_challenges_ask_what_the_tutorials_suggest():
         ("Smallest code above 20 dB", "smallest-code", 20, "none"),
     ]
     assert all(re.fullmatch(r"[a-z0-9.-]+", c.slug) for c in SHIPPED)  # safe in a link
+
+
+def test_a_small_test_split_keeps_no_images_back():
+    assert len(held_out_indices(4 * HELD_OUT_SIZE - 1)) == 0
+    assert torch.equal(public_indices(40), torch.arange(40))

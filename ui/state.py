@@ -121,6 +121,11 @@ def get_dataset(name: str, train: bool = False) -> ImageSet:
     return _split(name, train)
 
 
+def uploaded_images(name: str, train: bool) -> torch.Tensor | None:
+    """A session's uploaded pictures (the package cannot read them by name), else None."""
+    return get_dataset(name, train).images if own_images.is_own(name) else None
+
+
 def held_out_images(name: str) -> torch.Tensor:
     """(N, C, H, W) uint8: the test images the challenges measure on, never shown."""
     return _split(name, False, held_out=True).images
