@@ -195,10 +195,12 @@ class TrainingJob:
             with self._lock:
                 self._record.samples_out = out
         self._last_beat = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
+        thread = threading.Thread(target=self._run, name="convae-training", daemon=True)
         with TrainingJob._active_lock:
             TrainingJob._active.add(self)
-        self._thread.start()
+        thread.start()
+        # named only once running: another thread that sees `started` may join it at once
+        self._thread = thread
         return self
 
     def stop(self) -> None:

@@ -246,7 +246,8 @@ def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_
         expect(current).to_contain_text(".pt", timeout=SETTLE_TIMEOUT_MS)  # a file's model
         model = current.inner_text()
         sidebar.get_by_text("Upload a checkpoint (.pt)").click()
-        sidebar.locator('input[type="file"]').set_input_files(
+        uploader = sidebar.locator('[data-testid="stExpander"]', has_text="Upload a checkpoint")
+        uploader.locator('input[type="file"]').set_input_files(
             {"name": "evil.pt", "mimeType": "application/octet-stream", "buffer": evil}
         )
         message = sidebar.get_by_text("evil.pt was not loaded")
