@@ -72,6 +72,12 @@ def _unpack(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
+def _failure(e: Exception) -> str:
+    """What a child reports of an error: convae's own messages as they are, anything
+    else with its type."""
+    return str(e) if isinstance(e, ConvaeError) else f"{type(e).__name__}: {e}"
+
+
 def _child(
     conn: Any,
     model: Autoencoder,
@@ -120,8 +126,7 @@ def _child(
         )
         conn.send(("done", _pack(fitted.model.state_dict()), fitted.history, fitted.meta))
     except Exception as e:
-        message = str(e) if isinstance(e, ConvaeError) else f"{type(e).__name__}: {e}"
-        conn.send(("failed", message))
+        conn.send(("failed", _failure(e)))
     finally:
         conn.close()
 
@@ -225,8 +230,7 @@ def _call_child(conn: Any, function: Callable[..., Any], args: tuple, nice: int)
     try:
         conn.send(("done", function(*args)))
     except Exception as e:
-        message = str(e) if isinstance(e, ConvaeError) else f"{type(e).__name__}: {e}"
-        conn.send(("failed", message))
+        conn.send(("failed", _failure(e)))
     finally:
         conn.close()
 
