@@ -529,7 +529,8 @@ def test_the_learned_filters_and_the_model_as_code_are_drawn(browser, app_server
         section.evaluate("e => e.scrollIntoView({block: 'start'})")
         main = page.locator('[data-testid="stMain"]')
         main.get_by_text("The same architecture, untrained (random start)").wait_for()
-        assert main.locator(".stPlotlyChart").count() == 5  # strip, channels, 2 kernels, hist
+        # strip, channels, 2 kernels, histogram (plotly mounts each chart as it comes)
+        expect(main.locator(".stPlotlyChart")).to_have_count(5, timeout=SETTLE_TIMEOUT_MS)
         page.mouse.move(5, 5)
         screenshot(page, shots / "filters.png", settle_ms=500)
 
