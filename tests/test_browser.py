@@ -519,6 +519,8 @@ def test_on_a_phone_a_finger_draws_and_the_activations_follow(browser, app_serve
 def test_the_learned_filters_and_the_model_as_code_are_drawn(browser, app_server, shots):
     """The filters section draws both models' kernels and the histogram; Home's code
     tabs show the plain PyTorch source and the loading lines, each with a copy button."""
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
