@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from hostile import RunsCode, torch_bytes
-from support import REPO
+from support import REPO, wait_until
 
 VIEWPORT = {"width": 1400, "height": 900}
 SETTLE_TIMEOUT_MS = 120_000
@@ -407,6 +407,20 @@ def pictures(page) -> list[str]:
     return page.locator(".st-key-main_picture img").evaluate_all("els => els.map(e => e.src)")
 
 
+def new_pictures(page, n: int, other: list[str] | None = None) -> list[str]:
+    """The page's ``n`` pictures once they are all there (and not ``other``): the
+    browser mounts them one by one after the run that made them."""
+    found: list[str] = []
+
+    def ready() -> bool:
+        nonlocal found
+        found = pictures(page)
+        return len(found) == n and found != other
+
+    wait_until(ready, timeout=SETTLE_TIMEOUT_MS / 1000)
+    return found
+
+
 def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_undo_takes_a_stroke_back(
     browser, app_server, shots
 ):
@@ -438,7 +452,7 @@ def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_undo_takes_a_stroke_b
         draw_with_mouse(page, SEVEN)
         settle(page, runs, mark)
         main.get_by_text("Model output", exact=True).wait_for()
-        seven = pictures(page)
+        seven = new_pictures(page, 7)
         # the drawing, noisy, the model's output, PCA, median, total variation, non-local means
         assert len(seven) == 7
         assert main.get_by_text("what the model gets (28x28)").count() == 1
@@ -446,22 +460,24 @@ def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_undo_takes_a_stroke_b
         mark = runs.mark()
         draw_with_mouse(page, BAR)
         settle(page, runs, mark)
-        crossed = pictures(page)
+        crossed = new_pictures(page, 7, seven)
         assert crossed != seven and len(crossed) == 7
 
         mark = runs.mark()
         main.get_by_role("button", name="Undo", exact=True).click()  # the pad's toolbar
         settle(page, runs, mark)
-        assert pictures(page) == seven, "undo should bring back the first stroke's pictures"
+        assert wait_until(lambda: pictures(page) == seven, SETTLE_TIMEOUT_MS / 1000), (
+            "undo should bring back the first stroke's pictures"
+        )
 
         mark = runs.mark()
         draw_with_mouse(page, BAR)
         settle(page, runs, mark)
-        assert pictures(page) == crossed
+        assert wait_until(lambda: pictures(page) == crossed, SETTLE_TIMEOUT_MS / 1000)
         mark = runs.mark()
         main.get_by_role("button", name="Undo stroke").click()  # the page's, for any pointer
         settle(page, runs, mark)
-        assert pictures(page) == seven
+        assert wait_until(lambda: pictures(page) == seven, SETTLE_TIMEOUT_MS / 1000)
         page.mouse.move(5, 5)
         page.get_by_text("Images", exact=True).first.evaluate(
             "e => e.scrollIntoView({block: 'start'})"
