@@ -85,8 +85,11 @@ class Submission:
             raise RuntimeError("this submission was already started")
         with self._lock:
             self._state = MEASURING
-        self._thread = threading.Thread(target=self._run, name="convae-measure", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="convae-measure", daemon=True)
+        thread.start()
+        # named only once running: a `join` right after `started` meets a running thread
+        # (as in TrainingJob.start)
+        self._thread = thread
         return self
 
     def stop(self) -> None:

@@ -72,6 +72,15 @@ def _unpack(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
+def _reap(proc: Any, receive: Any, grace_s: float) -> None:
+    """End a child: ``grace_s`` seconds to exit by itself, then killed; its pipe closed."""
+    proc.join(timeout=grace_s)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    receive.close()
+
+
 def _failure(e: Exception) -> str:
     """What a child reports of an error: convae's own messages as they are, anything
     else with its type."""
@@ -204,11 +213,7 @@ def fit_in_child(
     finally:
         if stop is not None and stop.is_set():
             child_stop.set()
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        receive.close()
+        _reap(proc, receive, grace_s=30)
     if result is None:
         raise ConvaeError(
             f"the training process ended unexpectedly (exit code {proc.exitcode}); "
@@ -261,11 +266,7 @@ def call_in_child(
             except EOFError:
                 pass
     finally:
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        receive.close()
+        _reap(proc, receive, grace_s=5)
     if result is None:
         raise ConvaeError(
             f"the worker process ended unexpectedly or took over {timeout_s:.0f} s "

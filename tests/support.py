@@ -146,3 +146,18 @@ def new_app(page: str | None = None, clean: bool = True):
 def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def train_quickly(at):
+    """On the Train page: 300 images for one epoch, Start, and wait until the job is done
+    and the page has seen it (as its polling does). Returns the job."""
+    at.select_slider(key="train_limit").set_value(300)
+    at.slider(key="train_epochs").set_value(1)
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    job = at.session_state["job"]
+    assert job is not None and job.join(timeout=120)
+    assert job.snapshot().state == "done"
+    at.run()
+    assert_clean(at)
+    return job

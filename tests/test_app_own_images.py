@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from hostile import folder_pictures, hostile_zips, zipped
-from support import app_environment, assert_clean, new_app
+from support import app_environment, assert_clean, new_app, train_quickly
 
 from convae import ModelConfig, build_model
 
@@ -109,15 +109,7 @@ def test_a_model_trained_on_uploaded_pictures_becomes_the_current_model(app_env)
     dataset = at.session_state["dataset"]
     at.switch_page("app_pages/train.py").run()
     assert at.selectbox(key="train_dataset").value == dataset
-    at.select_slider(key="train_limit").set_value(300)
-    at.slider(key="train_epochs").set_value(1)
-    at.button(key="train_start").click().run()
-    assert_clean(at)
-    job = at.session_state["job"]
-    assert job is not None and job.join(timeout=120)
-    assert job.snapshot().state == "done"
-    at.run()
-    assert_clean(at)
+    job = train_quickly(at)
     assert at.session_state["model_id"] == "session:1"
     assert at.session_state["dataset"] == dataset
     assert job.meta["dataset"] == dataset and job.n_train == 20

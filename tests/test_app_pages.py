@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from support import REPO, app_environment, assert_clean, copy_mnist, new_app
+from support import REPO, app_environment, assert_clean, copy_mnist, new_app, train_quickly
 
 
 @pytest.fixture(scope="module")
@@ -320,15 +320,7 @@ def test_train_step_by_step_shows_each_batch_the_loss_and_a_filter_and_keeps_the
 def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     at = new_app("app_pages/train.py")
     assert "No training yet" in texts(at)
-    at.select_slider(key="train_limit").set_value(300)
-    at.slider(key="train_epochs").set_value(1)
-    at.button(key="train_start").click().run()
-    assert_clean(at)
-    job = at.session_state["job"]
-    assert job is not None and job.join(timeout=120)
-    assert job.snapshot().state == "done"
-    at.run()  # what the page's polling does once the job has finished
-    assert_clean(at)
+    train_quickly(at)
     assert at.session_state["model_id"] == "session:1"
     assert at.selectbox(key="model_id").value == "session:1"
     assert "It is now the current model" in texts(at)
