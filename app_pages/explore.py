@@ -134,8 +134,9 @@ def noisy_view():
         layout.explain(
             ":material/info: This model only ever saw clean images, so removing "
             "noise is a side effect of its narrow code. A model trained on noisy "
-            "input does better: pick the **denoiser** architecture, or train with "
-            "*training noise* on the Train page."
+            "input does better: pick **denoiser-blind** (trained on every level from 0 "
+            "to 0.6) or **denoiser** (trained at 0.5), or train with *training noise* on "
+            "the Train page."
         )
     short = {"Model output": "model", f"PCA, {k} values": f"PCA-{k}"}
     rows = {"noisy": m_noisy, **{short.get(n, n): m for n, m in scores.items()}}

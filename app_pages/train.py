@@ -125,6 +125,16 @@ with right:
         bind=URL,
         disabled=running or noise_kind == "none",
     )
+    blind = st.checkbox(
+        "Every level up to this one (a blind denoiser)",
+        value=False,
+        disabled=running or noise_kind == "none",
+        key="train_noise_blind",
+        bind=URL,
+        help="Each training image gets its own level, drawn from 0 to the slider's: one "
+        "model for clean and noisy input alike, which must judge the noise itself "
+        "(as the shipped **denoiser-blind**).",
+    )
     current = state.current_model()
     can_continue = (
         current.trained and current.arch == arch and st.session_state["dataset"] == dataset
@@ -143,7 +153,9 @@ cfg = TrainConfig(
     batch_size=batch,
     lr=lr,
     loss=loss,
-    noise="none" if noise_kind == "none" else f"{noise_kind}:{noise_level:g}",
+    noise="none"
+    if noise_kind == "none"
+    else f"{noise_kind}:{'0-' if blind else ''}{noise_level:g}",
     limit=limit,
 )
 n_steps = math.ceil(limit / batch) * epochs

@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise",
         type=_noise,
         default=Noise(),
-        help="train a denoiser: noisy input KIND:LEVEL, clean target",
+        help="train a denoiser: noisy input KIND:LEVEL (or KIND:LOW-HIGH, a level drawn per "
+        "image: a blind denoiser), clean target",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(

@@ -3,7 +3,8 @@ and the few lines that load this exact model with convae.
 
 :func:`pytorch_source` writes the network as a student would: an ``nn.Sequential`` of
 named layers for the encoder and one for the decoder, each layer as PyTorch prints it
-(PyTorch's printout of a built-in layer is the call that builds it). The names are the
+(PyTorch's printout of a built-in layer is the call that builds it); a residual block,
+the one layer PyTorch lacks, comes as a short class of its own. The names are the
 model's own, so a convae checkpoint's weights load into it with PyTorch alone.
 """
 
@@ -12,11 +13,32 @@ from __future__ import annotations
 from torch import nn
 
 from .layers import layer_table
-from .models import Autoencoder
+from .models import Autoencoder, Residual
+
+# convae.models.Residual in plain PyTorch, with the same parameter names
+RESIDUAL_SOURCE = '''
+class Residual(nn.Module):
+    """relu(x + body(x)): two 3x3 convolutions with batch norm, added to their input."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.body = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(channels, channels, kernel_size=3, padding=1)),
+            ("bn1", nn.BatchNorm2d(channels)),
+            ("relu1", nn.ReLU()),
+            ("conv2", nn.Conv2d(channels, channels, kernel_size=3, padding=1)),
+            ("bn2", nn.BatchNorm2d(channels)),
+        ]))
+
+    def forward(self, x):
+        return torch.relu(x + self.body(x))
+'''
 
 
 def _layer_call(module: nn.Module) -> str:
     """``nn.Conv2d(1, 16, kernel_size=(3, 3), ...)``: the call that builds ``module``."""
+    if isinstance(module, Residual):
+        return f"Residual({module.channels})"
     if not type(module).__module__.startswith("torch.nn.modules."):
         raise ValueError(f"{type(module).__name__} is not a PyTorch layer; it has no one-line call")
     return f"nn.{module!r}"
@@ -50,6 +72,8 @@ def pytorch_source(model: Autoencoder, weights_file: str | None = None) -> str:
         f"# {model.config.arch} for {c}x{h}x{w} images: {model.num_params:,} parameters, "
         f"a {_shape(model.code_shape)} = {model.latent_size}-value code",
     ]
+    if any(isinstance(m, Residual) for m in model.modules()):
+        lines += [*RESIDUAL_SOURCE.splitlines(), ""]
     for part in ("encoder", "decoder"):
         lines.append(f"{part} = nn.Sequential(OrderedDict([")
         for name, module in getattr(model, part).named_children():

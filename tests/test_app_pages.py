@@ -344,6 +344,21 @@ def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     saved.unlink()
 
 
+def test_train_a_blind_denoiser_on_every_level_up_to_the_slider(checkpoints):
+    at = new_app("app_pages/train.py")
+    assert at.checkbox(key="train_noise_blind").disabled  # no noise, nothing to spread
+    at.selectbox(key="train_arch").set_value("denoiser-blind")
+    at.selectbox(key="train_noise_kind").set_value("gaussian").run()
+    at.slider(key="train_noise_level").set_value(0.6)
+    at.checkbox(key="train_noise_blind").check()
+    job = train_quickly(at)
+    assert str(job.cfg.noise) == "gaussian:0-0.6"
+    assert "trained on gaussian noise of every level from 0 to 0.6" in texts(at)
+    at.switch_page("app_pages/explore.py").run()
+    assert_clean(at)
+    assert any("every level from 0 to 0.6" in c.value for c in at.caption)
+
+
 # ------------------------------------------------------------------------ failures
 def test_missing_dataset_is_explained_on_every_page(checkpoints, monkeypatch, data_root, tmp_path):
     def no_network(*args, **kwargs):  # CIFAR-10 is not on disk; never try to download

@@ -216,6 +216,23 @@ def test_train_writes_a_checkpoint_describing_the_run(trained):
     assert len(ckpt.meta["history"]["epochs"]) == 1
 
 
+def test_a_blind_denoiser_trains_on_a_range_of_levels_and_is_measured_at_it(
+    tmp_path, capsys, monkeypatch, data_root
+):
+    monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
+    out = tmp_path / "blind.pt"
+    status, stdout, stderr = run_main(
+        capsys, "train", "--arch", "denoiser-blind", "--noise", "gaussian:0-0.6",
+        "--limit", "64", "--test-limit", "50", "--quiet", "--out", out,
+    )  # fmt: skip
+    assert status == 0, stderr
+    ckpt = load_checkpoint(out)
+    assert ckpt.meta["train_noise"] == "gaussian:0-0.6"
+    assert Noise.parse(ckpt.meta["train"]["noise"]) == Noise("gaussian", 0.6, low=0.0)
+    assert set(ckpt.meta["metrics"]) == {"clean", "gaussian:0-0.6"}
+    assert ckpt.meta["metrics"]["gaussian:0-0.6"]["noisy_psnr"] is not None
+
+
 def test_eval_json_with_noise_prints_one_object_with_noisy_metrics(
     trained, capsys, monkeypatch, data_root, mnist_test
 ):

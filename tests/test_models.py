@@ -63,6 +63,9 @@ def test_named_layers_follow_the_data_flow_and_cover_every_child(model_and_input
         ("conv-deep", 128),
         ("linear", 32),
         ("conv-2d", 2),  # a code that is a point of the plane
+        ("conv-res", 196),  # PCA-196's rival
+        ("conv-res-half", 98),  # at most PCA-128's size
+        ("denoiser-blind", 784),  # as many values as the image: no compression
     ],
 )
 def test_code_sizes_on_mnist_match_the_seeds(arch, size):
@@ -75,6 +78,16 @@ def test_conv_deep_code_is_4x4x8():
 
 def test_conv_bn_code_is_no_larger_than_the_seeds():
     assert build_model(ModelConfig("conv-bn")).latent_size <= 196
+
+
+def test_a_residual_block_keeps_the_shape_and_starts_near_its_input():
+    """Its sum with the input is what lets the deeper models train as fast as conv-bn."""
+    block = build_model(ModelConfig("conv-res")).encoder.res1
+    x = torch.randn(4, 64, 7, 7)
+    with torch.no_grad():
+        assert block(x).shape == x.shape
+        block.body.bn2.weight.zero_()  # the body adds nothing: the block is relu(x)
+        assert torch.equal(block(x), torch.relu(x))
 
 
 def test_unknown_architecture_lists_the_valid_names():

@@ -87,6 +87,9 @@ def test_integer_images_are_refused():
         (" Mask:0.3", Noise("mask", 0.3)),
         ("none", Noise()),
         (None, Noise()),
+        ("gaussian:0-0.6", Noise("gaussian", 0.6, low=0.0)),
+        ("mask: 0.1 - 0.5", Noise("mask", 0.5, low=0.1)),
+        ("gaussian:1e-3", Noise("gaussian", 0.001)),  # an exponent is not a range
     ],
 )
 def test_parse(spec, expected):
@@ -99,6 +102,32 @@ def test_parsed_clean_noise_is_clean_and_prints_none():
     assert str(Noise.parse("gaussian:0.5")) == "gaussian:0.5"
 
 
+def test_a_range_prints_as_it_is_parsed_and_says_so_in_words():
+    noise = Noise.parse("gaussian:0-0.6")
+    assert noise.is_range and not noise.is_clean
+    assert str(noise) == "gaussian:0-0.6" and Noise.parse(str(noise)) == noise
+    assert noise.describe() == "gaussian noise of every level from 0 to 0.6"
+    assert Noise("gaussian", 0.5).describe() == "gaussian noise of level 0.5"
+
+
+def test_a_range_gives_every_image_its_own_level_within_it(grey):
+    """A blind denoiser's training noise: each image of the batch at its own strength."""
+    batch = grey.repeat(8, 1, 1, 1)  # 128 images
+    spread = (Noise("gaussian", 0.3, low=0.1).apply(batch, seed=0) - batch).std(dim=(1, 2, 3))
+    assert spread.min().item() > 0.09 and spread.max().item() < 0.31
+    assert spread.max().item() - spread.min().item() > 0.15  # not one level for all
+    assert (spread < 0.2).any() and (spread > 0.2).any()
+    dropped = (Noise("mask", 0.5, low=0.1).apply(batch, seed=0) == 0).float().mean(dim=(1, 2, 3))
+    assert dropped.min().item() > 0.07 and dropped.max().item() < 0.53
+    assert dropped.max().item() - dropped.min().item() > 0.25
+
+
+def test_a_range_is_reproducible_from_its_seed(images):
+    noise = Noise.parse("salt-pepper:0-0.4")
+    assert torch.equal(noise.apply(images, seed=3), noise.apply(images, seed=3))
+    assert not torch.equal(noise.apply(images, seed=3), noise.apply(images, seed=4))
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
@@ -109,6 +138,11 @@ def test_parsed_clean_noise_is_clean_and_prints_none():
         ("gaussian:-1", r"gaussian level must be between 0 and 10(\.0)?, got -1"),
         ("mask:2", r"mask level must be between 0 and 1(\.0)?, got 2"),
         ("salt-pepper:nan", r"salt-pepper level must be between 0 and 1(\.0)?, got nan"),
+        ("gaussian:0.6-0.1", r"a gaussian level range must go from a lower to a higher level"),
+        ("gaussian:0.3-0.3", r"a gaussian level range must go from a lower to a higher level"),
+        ("mask:0-2", r"mask level must be between 0 and 1(\.0)?, got 2"),
+        ("gaussian:0-", r"bad noise 'gaussian:0-': write KIND:LEVEL.*KIND:LOW-HIGH"),
+        ("gaussian:a-0.2", r"bad noise 'gaussian:a-0.2': write KIND:LEVEL"),
     ],
 )
 def test_bad_specs_are_refused_with_a_message(spec, message):

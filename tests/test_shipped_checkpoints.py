@@ -87,7 +87,7 @@ def test_index_lists_exactly_the_shipped_files():
 
 def test_checkpoints_are_small():
     sizes = {p.name: p.stat().st_size for p in CHECKPOINTS.glob("*.pt")}
-    assert all(size < 1_000_000 for size in sizes.values()), sizes
+    assert all(size < 2_000_000 for size in sizes.values()), sizes
     assert sum(sizes.values()) < 20_000_000
 
 
@@ -143,6 +143,48 @@ def test_the_published_quality_goals_hold_on_the_mnist_test_set():
     )
     assert best["metrics"]["clean"]["psnr"] >= 26, best["file"]
     assert _mnist("denoiser")["metrics"]["gaussian:0.5"]["psnr"] >= 20
+
+
+def _pca_psnr(dataset: str, k: int, spec: str = "clean") -> float:
+    row = next(p for p in BASELINES[dataset]["pca"] if p["latent_size"] == k)
+    return row["metrics"][spec]["psnr"]
+
+
+def _best_clean(dataset: str, max_code: int) -> dict:
+    return max(
+        (e for e in ENTRIES if e["dataset"] == dataset and e["latent_size"] <= max_code),
+        key=lambda e: e["metrics"]["clean"]["psnr"],
+    )
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_learned_models_beat_pca_with_their_code_size(dataset):
+    """The classical reference's goals, on the index's full-test-set figures: a linear
+    encoder at least reaches PCA, convae's best 196-value code beats PCA-196 by 1 dB and
+    a code of at most 128 values beats PCA-128."""
+    linear = next(e for e in ENTRIES if e["dataset"] == dataset and e["arch"] == "linear")
+    assert linear["metrics"]["clean"]["psnr"] >= _pca_psnr(dataset, 32)
+    best = _best_clean(dataset, 196)
+    assert best["metrics"]["clean"]["psnr"] >= _pca_psnr(dataset, 196) + 1, best["file"]
+    small = _best_clean(dataset, 128)
+    assert small["metrics"]["clean"]["psnr"] > _pca_psnr(dataset, 128), small["file"]
+
+
+def test_the_best_cifar10_code_of_256_values_beats_pca_256():
+    best = _best_clean("cifar10", 256)
+    assert best["metrics"]["clean"]["psnr"] > _pca_psnr("cifar10", 256), best["file"]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("spec", SIGMAS)
+def test_the_blind_denoiser_beats_every_classical_filter(dataset, spec):
+    """One model for every level beats the noisy input, the median filter, total
+    variation and non-local means (their strengths tuned for that very level)."""
+    entry = next(e for e in ENTRIES if e["dataset"] == dataset and e["arch"] == "denoiser-blind")
+    assert Noise.parse(entry["train_noise"]).is_range
+    got = entry["metrics"][spec]
+    classical = [c["metrics"][spec]["psnr"] for c in BASELINES[dataset]["classical"]]
+    assert got["psnr"] > max([got["noisy_psnr"], *classical])
 
 
 def test_the_published_tables_are_the_index(retraining_script):

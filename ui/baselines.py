@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from convae import evaluate
+from convae import ConvaeError, Noise, evaluate
 from convae.models import ARCHITECTURES
 
 from . import catalogue, state
@@ -80,10 +80,17 @@ def below_pca_summary(refs: list[ModelRef], names: list[str], dataset: str) -> s
 
 
 def trained_for(ref: ModelRef) -> str:
-    """What the model learned from, e.g. "trained on gaussian:0.5 noise"."""
+    """What the model learned from, e.g. "trained on gaussian:0.5 noise", or for a blind
+    denoiser "trained on gaussian noise of every level from 0 to 0.6"."""
     if ref.kind == "pca":
         return "no training"
     if not ref.trained:
         return "untrained"
     noise = ref.meta.get("train_noise") or "none"
-    return "trained on clean images" if noise == "none" else f"trained on {noise} noise"
+    if noise == "none":
+        return "trained on clean images"
+    try:
+        parsed = Noise.parse(noise)
+    except ConvaeError:  # a checkpoint's own text, shown as it is
+        return f"trained on {noise} noise"
+    return f"trained on {parsed.describe()}" if parsed.is_range else f"trained on {noise} noise"
