@@ -112,9 +112,7 @@ class Noise:
             seed: makes the noise reproducible; ignored if ``generator`` is given.
             generator: a ``torch.Generator`` to draw from (advances it).
         """
-        return add_noise(
-            x, self.kind, self.level, seed=seed, generator=generator, low=self.low
-        )
+        return add_noise(x, self.kind, self.level, seed=seed, generator=generator, low=self.low)
 
 
 def add_noise(
