@@ -86,6 +86,19 @@ def test_every_lesson_view_opens_exactly_as_linked(shipped, view):
             assert links._same(at.session_state[name], [value]), (name, value)
 
 
+def test_the_lesson_shows_a_tutorial_model_below_pca_and_conv_res_above_it(shipped):
+    def notes(at) -> str:
+        return "\n".join(str(e.value) for kind in ("info", "success") for e in at.get(kind))
+
+    below = open_link("/?dataset=mnist&arch=conv-upsample&model=mnist-conv-upsample")
+    assert "Below PCA with the same code size" in notes(below)
+    above = open_link("/?dataset=mnist&arch=conv-res&model=mnist-conv-res")
+    assert_clean(above)
+    gain = re.search(r"Beats PCA with the same code size.*?([\d.]+) dB better", notes(above))
+    assert gain and float(gain[1]) > 1, notes(above)
+    assert "Below PCA" not in notes(above)
+
+
 def test_a_link_sets_widgets_and_model_and_the_sidebar_writes_the_url(shipped):
     at = open_link(
         "/explore?dataset=mnist&model=mnist-conv-transpose&explore_level=0.55"
