@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import math
 import re
 import time
 from dataclasses import asdict
@@ -34,6 +35,7 @@ import torch
 
 from convae import ModelConfig, Noise, TrainConfig, build_model, dataset_names, load_dataset
 from convae.checkpoint import save_checkpoint
+from convae.data import DATASETS
 from convae.denoise import CLASSICAL_FILTERS, Filtered
 from convae.fitting import Fitted, fit
 from convae.metrics import evaluate
@@ -328,6 +330,8 @@ def markdown_table(entries: list[dict], baselines: dict[str, dict]) -> str:
             pca = _pca_of(baselines, dataset, e["latent_size"])
             psnr = e["metrics"]["clean"]["psnr"]
             vs = "—" if pca is None else f"{psnr - pca['metrics']['clean']['psnr']:+.2f}"
+            if e["latent_size"] >= math.prod(DATASETS[dataset].shape):  # PCA: the identity
+                vs = "— (no compression)"
             rows.append(
                 f"| {e['file']} | {e['arch']} | {dataset} | {e['train_noise']} | "
                 f"{e['latent_size']} | {e['params']:,} | "

@@ -97,6 +97,10 @@ def test_the_lesson_shows_a_tutorial_model_below_pca_and_conv_res_above_it(shipp
     gain = re.search(r"Beats PCA with the same code size.*?([\d.]+) dB better", notes(above))
     assert gain and float(gain[1]) > 1, notes(above)
     assert "Below PCA" not in notes(above)
+    # a code as large as the image: PCA with it is the identity, nothing to be below
+    blind = open_link("/?dataset=mnist&arch=denoiser-blind&model=mnist-denoiser-blind")
+    assert_clean(blind)
+    assert "PCA with the same code size" not in notes(blind)
 
 
 def test_a_link_sets_widgets_and_model_and_the_sidebar_writes_the_url(shipped):

@@ -3,6 +3,8 @@ same test images, and what the model was trained for, in the words the pages use
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from convae import ConvaeError, Noise, evaluate
@@ -38,10 +40,16 @@ def vs_pca(ref: ModelRef, dataset: str) -> float:
     return clean_quality(ref, dataset)["psnr"] - pca_quality(dataset, k)["psnr"]
 
 
+def compresses(ref: ModelRef) -> bool:
+    """Whether ``ref``'s code is smaller than its input: with as many values as pixels,
+    PCA with the same code size keeps the whole image (a denoiser's code may be so)."""
+    return ref.model.latent_size < math.prod(ref.model.config.in_shape)
+
+
 def below_pca(ref: ModelRef, dataset: str) -> bool:
-    """Whether ``ref`` is a trained network that reconstructs clean test images worse than
-    PCA with its code size."""
-    return ref.trained and ref.kind != "pca" and vs_pca(ref, dataset) < 0
+    """Whether ``ref`` is a trained network that compresses and reconstructs clean test
+    images worse than PCA with its code size."""
+    return ref.trained and ref.kind != "pca" and compresses(ref) and vs_pca(ref, dataset) < 0
 
 
 def _from_tutorial(ref: ModelRef) -> bool:
