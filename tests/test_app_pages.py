@@ -353,7 +353,9 @@ def test_train_a_blind_denoiser_on_every_level_up_to_the_slider(checkpoints):
     at.checkbox(key="train_noise_blind").check()
     job = train_quickly(at)
     assert str(job.cfg.noise) == "gaussian:0-0.6"
-    assert "trained on gaussian noise of every level from 0 to 0.6" in texts(at)
+    at.switch_page("app_pages/home.py").run()
+    assert_clean(at)
+    assert "Trained on gaussian noise of every level from 0 to 0.6." in texts(at)
     at.switch_page("app_pages/explore.py").run()
     assert_clean(at)
     assert any("every level from 0 to 0.6" in c.value for c in at.caption)

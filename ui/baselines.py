@@ -43,6 +43,8 @@ def vs_pca(ref: ModelRef, dataset: str) -> float:
 def compresses(ref: ModelRef) -> bool:
     """Whether ``ref``'s code is smaller than its input: with as many values as pixels,
     PCA with the same code size keeps the whole image (a denoiser's code may be so)."""
+    if ref.kind == "pca":  # PCA's own rows: k values of the image, fewer than its pixels
+        return True
     return ref.model.latent_size < math.prod(ref.model.config.in_shape)
 
 
