@@ -87,8 +87,8 @@ if test is not None:
         note = baselines.below_pca_note(ref, dataset)
         if note:
             st.info(note, icon=":material/info:")
-        elif gain := baselines.above_pca_note(ref, dataset):
-            st.success(gain, icon=":material/trending_up:")
+        elif above := baselines.above_pca_note(ref, dataset):
+            st.success(above, icon=":material/trending_up:")
         if not ref.trained:
             st.warning(
                 "This model is **untrained** (random weights), so the reconstruction is "

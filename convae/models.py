@@ -96,6 +96,14 @@ def _conv(c_in: int, c_out: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)  # keeps H and W
 
 
+def _conv_block(
+    n: int, c_in: int, c_out: int, batch_norm: bool = True
+) -> list[tuple[str, nn.Module]]:
+    """``convN`` (3x3), ``bnN`` (with ``batch_norm``) and ``reluN``, as named layers."""
+    norm = [(f"bn{n}", nn.BatchNorm2d(c_out))] if batch_norm else []
+    return [(f"conv{n}", _conv(c_in, c_out)), *norm, (f"relu{n}", nn.ReLU())]
+
+
 def _pooled_sizes(size: int, n: int) -> list[int]:
     """Spatial sizes after n 2x poolings with ceil, e.g. 28 -> [14, 7, 4] (as TF's 'same')."""
     sizes = []
@@ -182,8 +190,7 @@ def _three_pool(
     s1, s2, _ = _pooled_sizes(h, 3)  # 28 -> 14, 7, 4
 
     def conv(n: int, cin: int, cout: int) -> list[tuple[str, nn.Module]]:
-        norm = [(f"bn{n}", nn.BatchNorm2d(cout))] if batch_norm else []
-        return [(f"conv{n}", _conv(cin, cout)), *norm, (f"relu{n}", nn.ReLU())]
+        return _conv_block(n, cin, cout, batch_norm)
 
     encoder = _seq(
         *conv(1, c, d1),  # (B, d1, 28, 28)
@@ -285,13 +292,7 @@ def _residual(config: ModelConfig, default: tuple[int, int, int]) -> Autoencoder
     c, h, _ = config.in_shape
     d1, d2, d3 = _depths(config, default)
 
-    def conv(n: int, cin: int, cout: int) -> list[tuple[str, nn.Module]]:
-        return [
-            (f"conv{n}", _conv(cin, cout)),
-            (f"bn{n}", nn.BatchNorm2d(cout)),
-            (f"relu{n}", nn.ReLU()),
-        ]
-
+    conv = _conv_block  # conv, batch norm, ReLU
     encoder = _seq(
         *conv(1, c, d1),  # (B, 32, 28, 28)
         ("pool1", nn.MaxPool2d(2, 2)),  # (B, 32, 14, 14)

@@ -81,7 +81,9 @@ def below_pca_note(ref: ModelRef, dataset: str) -> str | None:
 def above_pca_note(ref: ModelRef, dataset: str) -> str | None:
     """A sentence for a trained network that reconstructs better than PCA with its code
     size (None otherwise): what its training bought over the best linear code."""
-    if not ref.trained or ref.kind == "pca" or (gain := vs_pca(ref, dataset)) <= 0:
+    if not ref.trained or ref.kind == "pca" or not compresses(ref):
+        return None  # (without a narrower code, PCA is the identity: nothing to beat)
+    if (gain := vs_pca(ref, dataset)) <= 0:
         return None
     return (
         f"**Beats PCA with the same code size**: on the first {TEST_IMAGES} clean test "
