@@ -15,6 +15,7 @@ cannot run code. Every way a file can be wrong ends in one :class:`CheckpointErr
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import io
 import os
 import platform
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
-import torchvision
 
 from .config import ModelConfig
 from .errors import CheckpointError
@@ -61,7 +61,8 @@ def versions() -> dict[str, str]:
     return {
         "convae": __version__,
         "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__),
+        # from the installed package's metadata: importing torchvision takes a second or two
+        "torchvision": importlib.metadata.version("torchvision"),
         "python": platform.python_version(),
     }
 

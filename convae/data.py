@@ -1,4 +1,5 @@
-"""Datasets as uint8 tensors in memory, loaded through torchvision.
+"""Datasets as uint8 tensors in memory: MNIST's files read directly, others through
+torchvision.
 
 Where the files come from: the folder in ``CONVAE_DATA_DIR`` (default ``./data``), laid
 out as torchvision expects (``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``,
@@ -26,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision import datasets as tv
-from torchvision.datasets.utils import check_integrity
 
 from .errors import DatasetError, check_choice
 from .folders import disk_tree, folder_path, is_folder_name, load_tree
+from .idx import IdxError, read_idx_cached
 from .png_folder import Progress, load_png_split
 from .tensors import to_unit_float
 
@@ -45,12 +45,20 @@ log = logging.getLogger("convae.data")
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    tv_class: type[tv.VisionDataset]
+    tv_name: str  # its class in torchvision.datasets (imported only when needed: 1-2 s)
     files: tuple[str, ...]  # what a user must provide, relative to the data root
     sources: tuple[str, ...]  # what is copied to the cache before torchvision extracts it
     shape: tuple[int, int, int]
     bundled: bool = False  # its files ship in BUNDLED_DIR
     png_folder: str | None = None  # a lossless PNG copy, read where the official files are absent
+    # MNIST-like: its class names, and its IDX files are read directly (convae.idx)
+    classes: tuple[str, ...] = ()
+
+    @property
+    def tv_class(self):
+        from torchvision import datasets
+
+        return getattr(datasets, self.tv_name)
 
 
 _MNIST_FILES = (
@@ -63,22 +71,38 @@ _MNIST_FILES = (
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         "mnist",
-        tv.MNIST,
+        "MNIST",
         tuple(f"MNIST/raw/{f}" for f in _MNIST_FILES),
         ("MNIST",),
         (1, 28, 28),
         bundled=True,
+        classes=tuple(
+            f"{i} - {n}"
+            for i, n in enumerate("zero one two three four five six seven eight nine".split())
+        ),
     ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
-        tv.FashionMNIST,
+        "FashionMNIST",
         tuple(f"FashionMNIST/raw/{f}" for f in _MNIST_FILES),
         ("FashionMNIST",),
         (1, 28, 28),
+        classes=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
     ),
     "cifar10": DatasetInfo(
         "cifar10",
-        tv.CIFAR10,
+        "CIFAR10",
         (
             "cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py/, or the PNG "
             "copy CIFAR10-png/{train,test}/<class>/*.png)",
@@ -202,6 +226,8 @@ def _working_root(info: DatasetInfo, root: Path) -> Path:
 
 def _damaged(info: DatasetInfo, root: Path) -> list[str]:
     """Files that are there but are not the official bytes (torchvision's checksums)."""
+    from torchvision.datasets.utils import check_integrity
+
     cls = info.tv_class
     checks = [
         (root / cls.__name__ / "raw" / f, md5)  # MNIST-like
@@ -317,6 +343,33 @@ def torchvision_dataset(name: str, *, train: bool, root: str | Path | None = Non
     return ds
 
 
+def _read_idx_split(
+    info: DatasetInfo, root: Path, train: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(images (N, H, W), labels (N,)) of an MNIST-like split read from its IDX files, or
+    None where they are not all there (torchvision then extracts or downloads them)."""
+    if not info.classes:
+        return None
+    prefix = "train" if train else "t10k"
+    found = []
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"{prefix}-{kind}-ubyte"
+        candidates = [root / info.tv_name / "raw" / n for n in (name, f"{name}.gz")]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            return None
+        found.append(path)
+    try:
+        images, labels = (read_idx_cached(p, cache_dir() / "idx") for p in found)
+    except (IdxError, OSError) as e:
+        raise _not_found(info, root, e) from e
+    if images.shape[1:] != info.shape[1:] or labels.shape != images.shape[:1]:
+        raise _not_found(
+            info, root, IdxError(f"images of shape {images.shape}, labels {labels.shape}")
+        )
+    return images, labels
+
+
 _lock = threading.Lock()
 _loaded: dict[tuple[str, bool, str, tuple[int, ...] | None], ImageSet] = {}
 
@@ -369,6 +422,18 @@ def load_dataset(
                 images, labels = images[order].contiguous(), labels[order]
                 log.info("%s (%s) read from the PNG copy in %s", name, png.name, png)
                 _loaded[key] = ImageSet(name, train, images, labels, classes, f"PNG copy {png}")
+                return _loaded[key]
+            idx = _read_idx_split(info, root, train)
+            if idx is not None:
+                images, labels = (torch.from_numpy(a) for a in idx)
+                _loaded[key] = ImageSet(
+                    name,
+                    train,
+                    images.unsqueeze(1),
+                    labels.long(),
+                    info.classes,
+                    f"files in {root}",
+                )
                 return _loaded[key]
             ds = _open_torchvision(info, root, train)
             images = torch.as_tensor(np.asarray(ds.data))

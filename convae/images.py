@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.transforms.functional import pil_to_tensor
 
 from .errors import ConvaeError
 from .tensors import to_unit_float
@@ -97,6 +96,8 @@ def decode_image(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
             picture = _to_mode(_square(opened, max(h, w)), "L" if c == 1 else "RGB")
         if picture.size != (w, h):
             picture = picture.resize((w, h), Image.Resampling.LANCZOS)
+        from torchvision.transforms.functional import pil_to_tensor  # 1-2 s to import
+
         return pil_to_tensor(picture)
     except ImageError:
         raise

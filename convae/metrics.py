@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fast_path import fast_forward
 from .noise import Noise
 from .tensors import eval_mode, to_unit_float
 
@@ -99,12 +100,14 @@ def image_metrics(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tenso
 @torch.no_grad()
 def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Run ``model`` in eval mode over a float batch, in chunks; returns float32 on CPU.
-    A model without parameters (a classical filter) runs where the batch is."""
+    A model without parameters (a classical filter) runs where the batch is. An
+    autoencoder runs through :func:`convae.fast_path.fast_forward` (the same outputs)."""
     param = next(model.parameters(), None)
     device = x.device if param is None else param.device
+    forward = fast_forward(model)
     with eval_mode(model):
         out = [
-            model(x[i : i + batch_size].to(device)).float().cpu()
+            forward(x[i : i + batch_size].to(device)).float().cpu()
             for i in range(0, len(x), batch_size)
         ]
     return torch.cat(out) if out else x.new_empty((0, *x.shape[1:]))

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .config import TrainConfig
+from .fast_path import fast_forward
 from .filters import filter_layers
 from .models import Autoencoder
 from .tensors import to_unit_float
@@ -117,7 +118,10 @@ class Stepper:
         x = target if noise.is_clean else noise.apply(target, generator=self._generator)
         before = self._filter()
         self.model.train()
-        out, loss = optimizer_step(self.model, self._optimizer, x, target, self._loss)
+        forward = fast_forward(self.model) if self.cfg.fast_path else None  # as train() does
+        out, loss = optimizer_step(
+            self.model, self._optimizer, x, target, self._loss, forward=forward
+        )
         self.model.eval()
         self.done += 1
         value = float(loss.item())

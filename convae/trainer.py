@@ -24,7 +24,9 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from .allocator import keep_freed_memory
 from .config import TrainConfig
+from .fast_path import fast_forward
 from .models import ARCHITECTURES, Autoencoder
 from .noise import Noise
 from .tensors import eval_mode, to_unit_float
@@ -137,11 +139,12 @@ def evaluate_loss(
     fn = loss_function(loss)
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
+    forward = fast_forward(model)
     with eval_mode(model):
         for i in range(0, len(images), batch_size):
             x = to_unit_float(images[i : i + batch_size])
             noisy = noise.apply(x, generator=generator)
-            out = model(noisy.to(device)).float()
+            out = forward(noisy.to(device)).float()
             total += fn(out, x.to(device), reduction="sum").item() / x[0].numel()
     return total / len(images)
 
@@ -153,14 +156,17 @@ def optimizer_step(
     target: torch.Tensor,
     loss_fn: LossFn,
     dtype: torch.dtype | None = None,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on one batch: forward ``x``, compare with ``target``, update.
+
+    ``forward``: what computes ``model(x)``, e.g. :func:`convae.fast_path.fast_forward`.
 
     Returns:
         (the output the loss was measured on, the loss), both still on the device.
     """
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-        out = model(x)
+        out = (forward or model)(x)
     loss = loss_fn(out.float(), target)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -230,6 +236,7 @@ def train_epoch(
     n = len(data)
     steps = math.ceil(n / cfg.batch_size)
     order = torch.randperm(n, generator=generator).to(data.device)
+    forward = fast_forward(model) if cfg.fast_path else model
     clock = (
         clock
         if clock is not None
@@ -242,7 +249,7 @@ def train_epoch(
         target = data[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
         x = noise.apply(target, generator=generator) if not noise.is_clean else target
         x = x.contiguous(memory_format=memory_format)
-        _, loss = optimizer_step(model, optimizer, x, target, fn, dtype)
+        _, loss = optimizer_step(model, optimizer, x, target, fn, dtype, forward)
         if scheduler is not None:
             scheduler.step()
         value = loss.item()
@@ -293,6 +300,7 @@ def train(
     Same seed, data and settings on the same device give the same weights.
     """
     cfg = with_learning_rate(cfg, model)
+    keep_freed_memory()
     if cfg.limit is not None:
         train_images = train_images[: cfg.limit]
     if len(train_images) == 0:

@@ -15,8 +15,11 @@ the time each took to reach two targets: the tutorial loop's own one-epoch mean,
 the tutorial's published ten-epoch figure (0.0081 per pixel: it reports 0.1618 as the
 MSE summed over a batch of 20). ``--cli`` also times ``python -m convae train
 --epochs 1`` and ``eval`` as a user runs them: what share is spent outside the epoch.
+``--ablation`` times every architecture's training step with and without each of the
+trainer's two newest speed-ups (the kept freed memory, the fast path), each in a fresh
+process: what each bought, per architecture.
 
-    CONVAE_DATA_DIR=/path/to/datasets python scripts/benchmark_trainer.py [--cli]
+    CONVAE_DATA_DIR=/path/to/datasets python scripts/benchmark_trainer.py [--cli] [--ablation]
 
 Prints Markdown tables for the README. Run it on a quiet machine: a second busy process
 on a 2-core CPU slows both loops' threads by 2-5x.
@@ -218,17 +221,69 @@ def cli_table() -> str:
         eval_s = time.perf_counter() - t0
         n = json.loads(ev.stdout)["n"]
     outside = train_s - epoch_s
+    ours = outside - torch_s  # what convae controls: its imports, data, measuring, saving
     return "\n".join(
         [
             "| command | wall time (s) | of which |",
             "|---|---|---|",
             f"| `python -m convae train --arch {ARCH} --epochs 1` | {train_s:.1f} | "
-            f"epoch {epoch_s:.1f} s; outside it {outside:.1f} s ({outside / train_s:.0%}), "
-            f"of which importing torch alone {torch_s:.1f} s |",
+            f"epoch {epoch_s:.1f} s; outside it {outside:.1f} s ({outside / train_s:.0%}): "
+            f"importing torch {torch_s:.1f} s, everything else {ours:.1f} s "
+            f"({ours / train_s:.0%}) |",
             f"| `python -m convae eval m.pt --json` ({n:,} test images) | {eval_s:.1f} | "
-            f"importing torch alone {torch_s:.1f} s |",
+            f"importing torch {torch_s:.1f} s, everything else {eval_s - torch_s:.1f} s |",
         ]
     )
+
+
+ABLATION_IMAGES = 6_400  # timed per configuration: 100 steps of batch 64
+ABLATIONS = {  # name: (keep freed memory, fast path)
+    "neither": (False, False),
+    "kept memory": (True, False),
+    "kept memory + fast path (default)": (True, True),
+}
+
+
+def ablation_one(arch: str, keep_memory: bool, fast_path: bool) -> float:
+    """Seconds per MNIST epoch of ``arch`` at TrainConfig()'s defaults, from the second of
+    two runs over ABLATION_IMAGES (the first warms oneDNN's kernels up)."""
+    import convae.trainer
+
+    if not keep_memory:
+        # glibc's own thresholds: the trainer asks for nothing
+        convae.trainer.keep_freed_memory = lambda: False  # type: ignore[assignment]
+    images = load_dataset("mnist", train=True).images
+    cfg = TrainConfig(limit=ABLATION_IMAGES, fast_path=fast_path)
+    model = initial_model(arch, load_dataset("mnist", train=True), cfg)
+    train(model, images, cfg)
+    seconds = train(model, images, cfg).epochs[0].seconds
+    return seconds * N_TRAIN / ABLATION_IMAGES
+
+
+def ablation_table() -> str:
+    """Every architecture under each of ABLATIONS, each in a fresh process (kept memory
+    cannot be given back within one)."""
+    lines = [
+        "| architecture | " + " | ".join(f"s/epoch, {name}" for name in ABLATIONS) + " | gain |",
+        "|---|" + "---|" * (len(ABLATIONS) + 1),
+    ]
+    for arch in ARCHITECTURES:
+        times = []
+        for keep, fast in ABLATIONS.values():
+            out = subprocess.run(
+                [sys.executable, __file__, "--ablation-one", arch, str(int(keep)), str(int(fast))],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            times.append(float(out.stdout.split()[-1]))
+            print(f"ablation {arch} keep={keep} fast={fast}: {times[-1]:.1f}", file=sys.stderr)
+        lines.append(
+            f"| {arch} | "
+            + " | ".join(f"{t:.1f}" for t in times)
+            + f" | {times[0] / times[-1]:.2f}x |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -237,7 +292,17 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=10, help="stop a loop here at most")
     parser.add_argument("--cli", action="store_true", help="also time the command line")
     parser.add_argument("--json", type=Path, help="also write every probe here")
+    parser.add_argument("--ablation", action="store_true", help="also time each speed-up")
+    parser.add_argument("--ablation-only", action="store_true", help="only --ablation")
+    parser.add_argument("--ablation-one", nargs=3, help=argparse.SUPPRESS)  # a subprocess's
     args = parser.parse_args()
+    if args.ablation_one:
+        arch, keep, fast = args.ablation_one
+        print(ablation_one(arch, keep == "1", fast == "1"))
+        return
+    if args.ablation_only:
+        print(ablation_table())
+        return
 
     test = load_dataset("mnist", train=False).images
     load_dataset("mnist", train=True)  # read once, outside both loops' time
@@ -278,6 +343,9 @@ def main() -> None:
     if args.cli:
         print()
         print(cli_table())
+    if args.ablation:
+        print()
+        print(ablation_table())
 
 
 if __name__ == "__main__":

@@ -221,7 +221,8 @@ def test_precision_sets_the_convolutions_dtype_and_weights_stay_float32(
     model = fresh()
     before = mean_loss(model, data)
     seen = []
-    hook = model.encoder.conv1.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    # conv2: a layer the trainer's fast path calls as it is
+    hook = model.encoder.conv2.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     train(model, data, TrainConfig(batch_size=64, lr=1e-2, precision=precision), device=CPU)
     hook.remove()
     assert set(seen[:4]) == {conv_dtype}  # the 4 training steps; evaluation follows

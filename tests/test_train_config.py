@@ -34,6 +34,7 @@ def test_to_dict_saves_the_noise_as_text_in_its_place():
         "seed",
         "limit",
         "channels_last",
+        "fast_path",
         "precision",
         "extra",
     ]

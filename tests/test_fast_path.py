@@ -1,0 +1,56 @@
+"""The trainer's fast path computes what the model computes, and trains what it trains."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from convae import ARCHITECTURES, ModelConfig, build_model
+from convae.fast_path import fast_forward
+
+SHAPES = [(1, 28, 28), (3, 32, 32)]
+
+
+def _outputs_and_grads(forward, model: nn.Module, x: torch.Tensor):
+    model.zero_grad()
+    out = forward(x)
+    (out * torch.linspace(0, 1, out.numel()).view_as(out)).sum().backward()
+    return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_same_outputs_and_gradients_as_the_model(arch, shape):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch, shape), seed=0).train()
+    model.to(memory_format=torch.channels_last)
+    x = torch.rand(6, *shape).contiguous(memory_format=torch.channels_last)
+    out, grads = _outputs_and_grads(model, model, x)
+    fast_out, fast_grads = _outputs_and_grads(fast_forward(model), model, x)
+    torch.testing.assert_close(fast_out, out, atol=2e-6, rtol=1e-5)
+    # measured against the largest gradient: a bias before batch norm has none in exact
+    # arithmetic, so its two gradients are both rounding noise
+    scale = max(grad.abs().max().item() for grad in grads.values())
+    for name, grad in grads.items():
+        assert (fast_grads[name] - grad).abs().max().item() <= 1e-5 * scale, name
+
+
+def test_rewrites_the_tutorial_decoder_and_falls_back_where_it_must():
+    model = build_model(ModelConfig("conv-deep"), seed=0).eval()  # up1 is 4 -> 7: not 2x
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(fast_forward(model)(x), model(x), atol=1e-6, rtol=1e-5)
+    # an input whose own gradient is wanted (as saliency needs) is not given the
+    # first-layer product, which computes no input gradient
+    x.requires_grad_(True)
+    model(x).sum().backward()
+    expected = x.grad.clone()
+    x.grad = None
+    fast_forward(model)(x).sum().backward()
+    torch.testing.assert_close(x.grad, expected, atol=1e-6, rtol=1e-4)
+
+
+def test_other_models_are_called_as_they_are():
+    plain = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1))
+    assert fast_forward(plain) is plain

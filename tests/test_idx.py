@@ -1,0 +1,65 @@
+"""MNIST's files read without torchvision: the same arrays, clear errors, a kept decode."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from convae.data import load_dataset, torchvision_dataset
+from convae.idx import IdxError, parse_idx, read_idx, read_idx_cached
+
+
+def idx_bytes(array: np.ndarray, kind: int = 0x08) -> bytes:
+    header = bytes([0, 0, kind, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def test_parses_the_shape_and_values():
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    parsed = parse_idx(idx_bytes(array))
+    assert parsed.shape == (2, 3, 4) and np.array_equal(parsed, array)
+    parsed[0, 0, 0] = 7  # a writable array of its own, as torch.from_numpy wants
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00", "magic"),
+        (idx_bytes(np.zeros(3), kind=0x0D), "type"),
+        (idx_bytes(np.zeros((2, 2)))[:-1], "has 3 values"),
+        (b"\x00\x00\x08\x03\x00", "cut short"),
+    ],
+    ids=["magic", "float-values", "truncated-values", "truncated-header"],
+)
+def test_a_file_that_is_not_idx_is_refused(data, message):
+    with pytest.raises(IdxError, match=message):
+        parse_idx(data)
+
+
+def test_a_broken_gzip_file_is_refused(tmp_path):
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((2, 2, 2))))[:-9])
+    with pytest.raises(IdxError, match="not a whole gzip file"):
+        read_idx(path)
+
+
+def test_the_decode_is_kept_and_a_replaced_file_is_read_afresh(tmp_path):
+    path, cache = tmp_path / "labels-idx1-ubyte.gz", tmp_path / "cache"
+    path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 3]))))
+    assert read_idx_cached(path, cache).tolist() == [1, 2, 3]
+    assert len(list(cache.glob("labels-*.npy"))) == 1
+    assert read_idx_cached(path, cache).tolist() == [1, 2, 3]  # from the kept copy
+    path.write_bytes(gzip.compress(idx_bytes(np.array([4, 5]))))
+    assert read_idx_cached(path, cache).tolist() == [4, 5]
+
+
+def test_mnist_is_what_torchvision_reads(data_root):
+    ours = load_dataset("mnist", train=False, root=data_root)
+    theirs = torchvision_dataset("mnist", train=False, root=data_root)
+    assert torch.equal(ours.images[:, 0], theirs.data)
+    assert torch.equal(ours.labels, theirs.targets)
+    assert ours.classes == tuple(theirs.classes)
