@@ -17,8 +17,9 @@ tutorials' thin layers (measured in ``scripts/benchmark_trainer.py``):
   with the weights; oneDNN's kernels for a single input channel were 3x slower.
 
 Every other layer runs as it is. The model itself is not changed: its layers, names and
-checkpoints stay those of :mod:`convae.models`, and hooks on its layers (as
-:mod:`convae.activations` uses) see nothing of this path, which only the trainer uses.
+checkpoints stay those of :mod:`convae.models`. The trainer and the measurement
+(:func:`convae.metrics.reconstruct`) use this path; what looks inside a model
+(:mod:`convae.activations`, with hooks on its layers) calls the model itself.
 """
 
 from __future__ import annotations
@@ -46,14 +47,10 @@ def fast_forward(model: nn.Module) -> Layer:
         return model
     layers: list[nn.Module] = [layer for part in sequences for layer in part]
     steps = _rewrite(layers)
-    first = steps[0]
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        for i, step in enumerate(steps):
-            if i == 0 and isinstance(first, _InputConvStep) and x.requires_grad:
-                x = first.conv(x)  # the input's gradient is wanted: the plain layer
-            else:
-                x = step(x)
+        for step in steps:
+            x = step(x)
         return x
 
     return forward
@@ -81,8 +78,7 @@ def _rewrite(layers: list[nn.Module]) -> list[Layer]:
 def _is_3x3_same(layer: nn.Module | None) -> TypeGuard[nn.Conv2d]:
     """A plain 3x3 convolution that keeps the image size (stride 1, padding 1)."""
     return (
-        isinstance(layer, nn.Conv2d)
-        and type(layer) is nn.Conv2d
+        type(layer) is nn.Conv2d  # not a subclass, whose forward may differ
         and layer.kernel_size == (3, 3)
         and layer.stride == (1, 1)
         and layer.padding == (1, 1)
@@ -104,7 +100,15 @@ class _InputConvStep:
         self.conv = conv
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(x.device.type):  # its kernels are float32 ones
+        # the plain layer where the input's own gradient is wanted (the product computes
+        # none), under autocast (the product is float32 only), and for an input of
+        # another shape, which the layer refuses with PyTorch's own message
+        if (
+            x.requires_grad
+            or torch.is_autocast_enabled(x.device.type)
+            or x.ndim != 4
+            or x.shape[1] != 1
+        ):
             return self.conv(x)
         w, b = self.conv.weight, self.conv.bias
         if b is None:

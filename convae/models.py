@@ -13,6 +13,7 @@ MNIST's 1x28x28 input, CIFAR-10's 3x32x32 works the same way.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,9 +35,21 @@ class Autoencoder(nn.Module):
         self.config = config
         self.encoder = encoder
         self.decoder = decoder
+        # measured now, before any thread can be training the model (measuring switches
+        # the encoder to eval mode for a moment); on the meta device (a checkpoint's
+        # skeleton: shapes only) when first asked, as running layers there imports
+        # torch's compiler (1.5 s)
+        if next(encoder.parameters()).device.type != "meta":
+            _ = self.code_shape
+
+    @functools.cached_property
+    def code_shape(self) -> tuple[int, ...]:
+        """Shape of one image's code, e.g. (4, 7, 7), measured by encoding a blank image."""
+        device = next(self.encoder.parameters()).device
         # eval mode so that measuring the code shape leaves batch-norm statistics alone
-        with torch.no_grad(), eval_mode(encoder):
-            self.code_shape = tuple(encoder(torch.zeros(1, *config.in_shape)).shape[1:])
+        with torch.no_grad(), eval_mode(self.encoder):
+            blank = torch.zeros(1, *self.config.in_shape, device=device)
+            return tuple(self.encoder(blank).shape[1:])
 
     @property
     def latent_size(self) -> int:

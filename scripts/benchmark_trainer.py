@@ -293,6 +293,7 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time the command line")
     parser.add_argument("--json", type=Path, help="also write every probe here")
     parser.add_argument("--ablation", action="store_true", help="also time each speed-up")
+    parser.add_argument("--cli-only", action="store_true", help="only --cli")
     parser.add_argument("--ablation-only", action="store_true", help="only --ablation")
     parser.add_argument("--ablation-one", nargs=3, help=argparse.SUPPRESS)  # a subprocess's
     args = parser.parse_args()
@@ -300,8 +301,8 @@ def main() -> None:
         arch, keep, fast = args.ablation_one
         print(ablation_one(arch, keep == "1", fast == "1"))
         return
-    if args.ablation_only:
-        print(ablation_table())
+    if args.cli_only or args.ablation_only:
+        print(cli_table() if args.cli_only else ablation_table())
         return
 
     test = load_dataset("mnist", train=False).images
