@@ -5,8 +5,13 @@ are freed (``munmap``, or trimming the heap's top), so every training step fault
 same pages in again and the kernel zeroes them: at a batch of 256 that was about 19,000
 page faults and nearly half the step's time (measured: 82 ms a step against 44 ms with
 the memory kept). :func:`keep_freed_memory` raises glibc's two thresholds so that
-freed blocks are reused instead. The process keeps its peak memory (tens of megabytes
-for these models) rather than returning it. Elsewhere than glibc it does nothing.
+freed blocks are reused instead.
+
+It is for processes that train or measure and then end: :func:`convae.trainer.train`
+asks for it (the command line, the app's training child process, a script), and so does
+the command line. The price is that the process keeps its peak memory, in every thread's
+arena, rather than giving it back, which is why nothing in the app's long-lived server
+process asks for it (its measurements run without). Elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations

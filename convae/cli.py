@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .allocator import keep_freed_memory
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LOSSES, PRECISIONS, SCHEDULES, TrainConfig
 from .data import ImageSet, dataset_names, load_dataset
@@ -347,6 +348,7 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "eval": cmd_eval}
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # a short-lived process: measuring reuses its batches' memory too
     try:
         with warnings.catch_warnings():
             # torch warns about the pickles it refuses; the CLI's own message says it all

@@ -43,7 +43,7 @@ def fast_forward(model: nn.Module) -> Layer:
     """
     parts = [getattr(model, name, None) for name in ("encoder", "decoder")]
     sequences = [p for p in parts if isinstance(p, nn.Sequential)]
-    if len(sequences) != len(parts):
+    if len(sequences) != len(parts) or _overridden(model) or _hooked(model):
         return model
     layers: list[nn.Module] = [layer for part in sequences for layer in part]
     steps = _rewrite(layers)
@@ -54,6 +54,38 @@ def fast_forward(model: nn.Module) -> Layer:
         return x
 
     return forward
+
+
+def _overridden(model: nn.Module) -> bool:
+    """Whether the model's class computes its output otherwise than encoder, then decoder
+    (as :class:`convae.models.Autoencoder` does)."""
+    from .models import Autoencoder
+
+    return not isinstance(model, Autoencoder) or any(
+        getattr(type(model), name) is not getattr(Autoencoder, name)
+        for name in ("forward", "encode", "decode")
+    )
+
+
+def _hooked(model: nn.Module) -> bool:
+    """Whether any hook would see the layers run (this path would skip or reorder them)."""
+    from torch.nn.modules import module as torch_module
+
+    hook_tables = (
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+    )
+    global_hooks = (
+        torch_module._global_forward_hooks,
+        torch_module._global_forward_pre_hooks,
+        torch_module._global_backward_hooks,
+        torch_module._global_backward_pre_hooks,
+    )
+    return any(global_hooks) or any(
+        getattr(m, table) for m in model.modules() for table in hook_tables
+    )
 
 
 def _rewrite(layers: list[nn.Module]) -> list[Layer]:
@@ -102,18 +134,24 @@ class _InputConvStep:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         # the plain layer where the input's own gradient is wanted (the product computes
         # none), under autocast (the product is float32 only), and for an input of
-        # another shape, which the layer refuses with PyTorch's own message
+        # another shape, type or device, which the layer refuses with PyTorch's message
+        w, b = self.conv.weight, self.conv.bias
         if (
             x.requires_grad
             or torch.is_autocast_enabled(x.device.type)
             or x.ndim != 4
             or x.shape[1] != 1
+            or x.dtype != w.dtype
+            or x.device != w.device
         ):
             return self.conv(x)
-        w, b = self.conv.weight, self.conv.bias
         if b is None:
             b = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
-        return _InputConv.apply(x, w, b)
+        n, _, h, width = x.shape
+        # the product's (N*H*W, C) rows, seen as a channels-last image outside the
+        # Function (a view made inside one could not be changed in place, by an
+        # in-place ReLU, say)
+        return _InputConv.apply(x, w, b).view(n, h, width, -1).permute(0, 3, 1, 2)
 
 
 def _neighbourhoods(image: torch.Tensor) -> torch.Tensor:
@@ -126,11 +164,11 @@ def _neighbourhoods(image: torch.Tensor) -> torch.Tensor:
 
 
 class _InputConv(torch.autograd.Function):
-    """conv2d(x, weight, bias, padding=1) for x of one channel; no gradient for x.
+    """conv2d(x, weight, bias, padding=1) for x of one channel, as (N*H*W, C) rows;
+    no gradient for x.
 
-    Forward: the (N*H*W, 10) neighbourhoods @ (10, C) weights and bias, which comes out
-    channels-last. Backward: the weights' and bias's gradient is neighbourhoods^T @ the
-    output's gradient, one product.
+    Forward: the (N*H*W, 10) neighbourhoods @ (10, C) weights and bias. Backward: the
+    weights' and bias's gradient is neighbourhoods^T @ the output's gradient, one product.
     """
 
     @staticmethod
@@ -140,15 +178,13 @@ class _InputConv(torch.autograd.Function):
         columns = _neighbourhoods(x.reshape(n, h, w))
         ctx.save_for_backward(columns)
         weights = torch.cat((weight.view(channels, 9), bias.view(channels, 1)), dim=1)
-        out = columns @ weights.t()
-        return out.view(n, h, w, channels).permute(0, 3, 1, 2)
+        return columns @ weights.t()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (columns,) = ctx.saved_tensors
         channels = grad.shape[1]
-        g = grad.permute(0, 2, 3, 1).reshape(-1, channels)
-        grads = (columns.t() @ g).t()  # (C, 10): the weights', then the bias's
+        grads = (columns.t() @ grad).t()  # (C, 10): the weights', then the bias's
         return None, grads[:, :9].reshape(channels, 1, 3, 3), grads[:, 9].contiguous()
 
 
@@ -186,7 +222,7 @@ class _SubPixelConvStep:
         return all(f is not None and float(f) == 2.0 for f in factors)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if not self._doubles(x):
+        if x.ndim != 4 or not self._doubles(x):
             return self.conv(self.upsample(x))
         w, b = self.conv.weight, self.conv.bias
         out_c, in_c = w.shape[:2]

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -27,32 +31,55 @@ class IdxError(ValueError):
     """The bytes are not an IDX file of unsigned bytes."""
 
 
-def parse_idx(data: bytes) -> np.ndarray:
-    """An IDX file's content -> array of its shape (uint8)."""
-    if len(data) < 4 or data[:2] != b"\0\0":
+MAX_VALUES = 1 << 30  # 1 GiB of pixels: far above MNIST's 47 million, far below a bomb's
+
+
+def _shape(header: bytes) -> tuple[int, ...]:
+    """The shape a header of 4 + 4 * ndim bytes declares (checked for sense)."""
+    if len(header) < 4 or header[:2] != b"\0\0":
         raise IdxError("not an IDX file (bad magic number)")
-    kind, ndim = data[2], data[3]
+    kind, ndim = header[2], header[3]
     if kind != _UNSIGNED_BYTE:
         raise IdxError(f"IDX values of type {kind:#x}; expected unsigned bytes (0x08)")
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
+    if ndim == 0 or len(header) < 4 + 4 * ndim:
         raise IdxError("IDX header is cut short")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    if len(data) != header + int(np.prod(shape)):
-        raise IdxError(f"IDX file of shape {shape} has {len(data) - header} values")
+    shape = struct.unpack(f">{ndim}I", header[4 : 4 + 4 * ndim])
+    if math.prod(shape) > MAX_VALUES:
+        raise IdxError(f"IDX file declares {math.prod(shape):,} values; at most {MAX_VALUES:,}")
+    return shape
+
+
+def _read(stream: BinaryIO | gzip.GzipFile) -> np.ndarray:
+    """Read an IDX file from ``stream``: its header, then exactly the values it declares
+    (no more is read: a gzip bomb is refused before it is inflated)."""
+    start = stream.read(4)
+    ndim = start[3] if len(start) == 4 else 0
+    shape = _shape(start + stream.read(4 * ndim))
+    size = math.prod(shape)
+    values = stream.read(size + 1)
+    if len(values) < size:
+        raise IdxError(f"IDX file of shape {shape} has only {len(values)} values")
+    if len(values) > size:
+        raise IdxError(f"IDX file of shape {shape} has more values than its shape holds")
     # a copy: an array over the bytes would be read-only
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+    return np.frombuffer(values, dtype=np.uint8).reshape(shape).copy()
+
+
+def parse_idx(data: bytes) -> np.ndarray:
+    """An IDX file's content -> array of its shape (uint8)."""
+    return _read(io.BytesIO(data))
 
 
 def read_idx(path: Path) -> np.ndarray:
     """The array in ``path`` (an IDX file, gzipped if its name ends in ``.gz``)."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:  # not gzip, or cut short
-            raise IdxError(f"{path.name} is not a whole gzip file: {e}") from None
-    return parse_idx(raw)
+    if path.suffix != ".gz":
+        with open(path, "rb") as f:
+            return _read(f)
+    try:
+        with gzip.open(path, "rb") as f:
+            return _read(f)
+    except (OSError, EOFError, zlib.error) as e:  # not gzip, or cut short
+        raise IdxError(f"{path.name} is not a whole gzip file: {e}") from None
 
 
 def read_idx_cached(path: Path, cache: Path) -> np.ndarray:
@@ -62,16 +89,18 @@ def read_idx_cached(path: Path, cache: Path) -> np.ndarray:
     key = hashlib.sha1(f"{path.resolve()} {st.st_size} {st.st_mtime_ns}".encode()).hexdigest()
     decoded = cache / f"{path.name.split('.')[0]}-{key[:12]}.npy"
     try:
-        return np.load(decoded, allow_pickle=False)
-    except (OSError, ValueError):  # absent, or a damaged copy: decode again
+        kept = np.load(decoded, allow_pickle=False)
+        if kept.dtype == np.uint8:
+            return kept
+    except Exception:  # absent, empty or damaged (a crash mid-write): decode again
         pass
     array = read_idx(path)
+    tmp = decoded.with_name(f".{decoded.name}.partial-{os.getpid()}")
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = decoded.with_name(f".{decoded.name}.partial-{os.getpid()}")
         with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to a name
             np.save(f, array, allow_pickle=False)
         os.replace(tmp, decoded)  # atomic: a half-written copy is never read
-    except OSError:  # a read-only cache: read the file each time
-        pass
+    except OSError:  # a read-only or full cache: read the file each time
+        tmp.unlink(missing_ok=True)
     return array

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .allocator import keep_freed_memory
 from .fast_path import fast_forward
 from .noise import Noise
 from .tensors import eval_mode, to_unit_float
@@ -160,7 +159,6 @@ def evaluate(
     """
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
-    keep_freed_memory()  # each batch's large tensors, reused rather than faulted in again
     model = measuring_copy(model)
     generator = torch.Generator().manual_seed(seed)
     sums = {k: 0.0 for k in ("mse", "psnr", "ssim", "noisy_mse", "noisy_psnr", "noisy_ssim")}

@@ -135,13 +135,15 @@ def evaluate_loss(
     noise: Noise = Noise(),
     seed: int = 0,
     batch_size: int = 1000,
+    fast_path: bool = True,
 ) -> float:
-    """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``."""
+    """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``;
+    ``fast_path``: through :func:`convae.fast_path.fast_forward` (the same outputs)."""
     device = next(model.parameters()).device
     fn = loss_function(loss)
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
-    forward = fast_forward(model)
+    forward = fast_forward(model) if fast_path else model
     with eval_mode(model):
         for i in range(0, len(images), batch_size):
             x = to_unit_float(images[i : i + batch_size])
@@ -331,7 +333,9 @@ def train(
                 break
             tl = None
             if test_images is not None and len(test_images):
-                tl = evaluate_loss(model, test_images, cfg.loss, cfg.noise, seed=cfg.seed)
+                tl = evaluate_loss(
+                    model, test_images, cfg.loss, cfg.noise, seed=cfg.seed, fast_path=cfg.fast_path
+                )
             elapsed = time.perf_counter() - clock["start"]  # test losses included
             stats = EpochStats(
                 epoch,

@@ -54,3 +54,32 @@ def test_rewrites_the_tutorial_decoder_and_falls_back_where_it_must():
 def test_other_models_are_called_as_they_are():
     plain = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1))
     assert fast_forward(plain) is plain
+
+
+def test_an_in_place_relu_after_the_first_layer_trains():
+    from convae.models import Autoencoder
+
+    encoder = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(inplace=True))
+    decoder = nn.Sequential(nn.Conv2d(4, 1, 3, padding=1), nn.Sigmoid())
+    model = Autoencoder(ModelConfig("conv-upsample"), encoder, decoder).train()
+    x = torch.rand(2, 1, 28, 28)
+    out, grads = _outputs_and_grads(model, model, x)
+    fast_out, fast_grads = _outputs_and_grads(fast_forward(model), model, x)
+    torch.testing.assert_close(fast_out, out, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(fast_grads, grads, atol=1e-6, rtol=1e-4)
+
+
+def test_a_model_with_hooks_or_its_own_forward_is_called_as_it_is():
+    model = build_model(ModelConfig("conv-upsample"), seed=0)
+    seen = []
+    handle = model.encoder.relu1.register_forward_hook(lambda m, i, out: seen.append(out.shape))
+    assert fast_forward(model) is model  # the hook sees relu1's output, before pooling
+    handle.remove()
+    assert fast_forward(model) is not model
+
+    class Tweaked(type(model)):
+        def forward(self, x):
+            return super().forward(x) * 0.5
+
+    tweaked = Tweaked(model.config, model.encoder, model.decoder)
+    assert fast_forward(tweaked) is tweaked

@@ -30,10 +30,13 @@ def test_parses_the_shape_and_values():
     [
         (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00", "magic"),
         (idx_bytes(np.zeros(3), kind=0x0D), "type"),
-        (idx_bytes(np.zeros((2, 2)))[:-1], "has 3 values"),
+        (idx_bytes(np.zeros((2, 2)))[:-1], "has only 3 values"),
+        (idx_bytes(np.zeros((2, 2))) + b"\x00", "more values"),
         (b"\x00\x00\x08\x03\x00", "cut short"),
+        # 65536**4 wraps to 0 in int64: the size is counted exactly
+        (b"\x00\x00\x08\x05" + struct.pack(">5I", *(65536,) * 4, 1), "at most"),
     ],
-    ids=["magic", "float-values", "truncated-values", "truncated-header"],
+    ids=["magic", "float-values", "truncated-values", "extra-values", "truncated-header", "huge"],
 )
 def test_a_file_that_is_not_idx_is_refused(data, message):
     with pytest.raises(IdxError, match=message):
@@ -45,6 +48,27 @@ def test_a_broken_gzip_file_is_refused(tmp_path):
     path.write_bytes(gzip.compress(idx_bytes(np.zeros((2, 2, 2))))[:-9])
     with pytest.raises(IdxError, match="not a whole gzip file"):
         read_idx(path)
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 1]) + struct.pack(">I", 4)  # declares 4 values...
+    with gzip.open(path, "wb") as f:
+        f.write(header)
+        for _ in range(64):  # ...and carries 64 MiB of zeros (a 64 KiB file)
+            f.write(bytes(1 << 20))
+    with pytest.raises(IdxError, match="more values"):
+        read_idx(path)
+
+
+def test_a_damaged_kept_decode_is_made_again(tmp_path):
+    path, cache = tmp_path / "labels-idx1-ubyte.gz", tmp_path / "cache"
+    path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 3]))))
+    read_idx_cached(path, cache)
+    (kept,) = cache.glob("labels-*.npy")
+    kept.write_bytes(b"")  # a crash mid-write
+    assert read_idx_cached(path, cache).tolist() == [1, 2, 3]
+    assert kept.stat().st_size > 0
 
 
 def test_the_decode_is_kept_and_a_replaced_file_is_read_afresh(tmp_path):
