@@ -31,6 +31,9 @@ from typing import TypeGuard
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as torch_module
+
+from .models import Autoencoder
 
 Layer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -59,8 +62,6 @@ def fast_forward(model: nn.Module) -> Layer:
 def _overridden(model: nn.Module) -> bool:
     """Whether the model's class computes its output otherwise than encoder, then decoder
     (as :class:`convae.models.Autoencoder` does)."""
-    from .models import Autoencoder
-
     return not isinstance(model, Autoencoder) or any(
         getattr(type(model), name) is not getattr(Autoencoder, name)
         for name in ("forward", "encode", "decode")
@@ -69,8 +70,6 @@ def _overridden(model: nn.Module) -> bool:
 
 def _hooked(model: nn.Module) -> bool:
     """Whether any hook would see the layers run (this path would skip or reorder them)."""
-    from torch.nn.modules import module as torch_module
-
     hook_tables = (
         "_forward_hooks",
         "_forward_pre_hooks",

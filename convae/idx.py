@@ -13,16 +13,17 @@ dimensions), one big-endian 32-bit size per dimension, then the values.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import math
-import os
 import struct
 import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+from .checkpoint import write_atomically
+from .png_folder import cache_key
 
 _UNSIGNED_BYTE = 0x08  # the only type MNIST's files use
 
@@ -85,9 +86,7 @@ def read_idx(path: Path) -> np.ndarray:
 def read_idx_cached(path: Path, cache: Path) -> np.ndarray:
     """:func:`read_idx`, kept decoded in ``cache`` under a name that changes with the
     file's path, size and modification time (a replaced file is read afresh)."""
-    st = path.stat()
-    key = hashlib.sha1(f"{path.resolve()} {st.st_size} {st.st_mtime_ns}".encode()).hexdigest()
-    decoded = cache / f"{path.name.split('.')[0]}-{key[:12]}.npy"
+    decoded = cache / f"{path.name.split('.')[0]}-{cache_key(path.parent, [path])[:12]}.npy"
     try:
         kept = np.load(decoded, allow_pickle=False)
         if kept.dtype == np.uint8:
@@ -95,12 +94,10 @@ def read_idx_cached(path: Path, cache: Path) -> np.ndarray:
     except Exception:  # absent, empty or damaged (a crash mid-write): decode again
         pass
     array = read_idx(path)
-    tmp = decoded.with_name(f".{decoded.name}.partial-{os.getpid()}")
+    npy = io.BytesIO()
+    np.save(npy, array, allow_pickle=False)
     try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to a name
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, decoded)  # atomic: a half-written copy is never read
+        write_atomically(decoded, npy.getvalue())
     except OSError:  # a read-only or full cache: read the file each time
-        tmp.unlink(missing_ok=True)
+        pass
     return array
