@@ -60,11 +60,16 @@ def fast_forward(model: nn.Module) -> Layer:
 
 
 def _overridden(model: nn.Module) -> bool:
-    """Whether the model's class computes its output otherwise than encoder, then decoder
-    (as :class:`convae.models.Autoencoder` does)."""
-    return not isinstance(model, Autoencoder) or any(
-        getattr(type(model), name) is not getattr(Autoencoder, name)
-        for name in ("forward", "encode", "decode")
+    """Whether the model computes its output otherwise than encoder, then decoder (as
+    :class:`convae.models.Autoencoder` does): its class overrides them, or ``model.compile()``
+    made calling it run torch's compiled code."""
+    return (
+        not isinstance(model, Autoencoder)
+        or getattr(model, "_compiled_call_impl", None) is not None
+        or any(
+            getattr(type(model), name) is not getattr(Autoencoder, name)
+            for name in ("forward", "encode", "decode")
+        )
     )
 
 

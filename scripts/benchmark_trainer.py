@@ -18,8 +18,12 @@ MSE summed over a batch of 20). ``--cli`` also times ``python -m convae train
 ``--ablation`` times every architecture's training step with and without each of the
 trainer's two newest speed-ups (the kept freed memory, each setting in a fresh process;
 the fast path, alternating within it): what each bought, per architecture.
+``--compile`` times every architecture as it trains and after ``model.compile()``
+(torch.compile), each in a fresh process with an empty compiler cache, compiling time
+included: whether torch's compiler would pay for itself.
 
-    CONVAE_DATA_DIR=/path/to/datasets python scripts/benchmark_trainer.py [--cli] [--ablation]
+    CONVAE_DATA_DIR=/path/to/datasets python scripts/benchmark_trainer.py \
+        [--cli] [--ablation] [--compile]
 
 Prints Markdown tables for the README. Run it on a quiet machine: a second busy process
 on a 2-core CPU slows both loops' threads by 2-5x.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -191,55 +196,55 @@ def loop_table(runs: dict[str, list[Run]], targets: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-FIRST_OPTIMIZER = "import torch; torch.optim.Adam([torch.zeros(1, requires_grad=True)])"
+def _timed_run(command: list[str]) -> tuple[float, subprocess.CompletedProcess, dict[str, float]]:
+    """Run ``python -X importtime COMMAND``: its wall time, its result, and the seconds
+    that very process spent importing torch and torch's compiler (``torch._dynamo``,
+    which torch.optim imports with the first optimizer), read from Python's own import
+    timings, so nothing is subtracted across processes."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], capture_output=True, text=True, check=True
+    )
+    wall = time.perf_counter() - t0
+    imports = {"torch": 0.0, "torch._dynamo": 0.0}
+    for line in proc.stderr.splitlines():
+        # "import time: self [us] | cumulative | name", the name indented by nesting
+        found = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)$", line)
+        if found and found[2] in imports:
+            imports[found[2]] = int(found[1]) / 1e6
+    return wall, proc, imports
 
 
 def cli_table() -> str:
     """``convae train --epochs 1`` and ``eval`` as a user runs them, in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "m.pt"
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "convae", "train", "--arch", ARCH, "--epochs", "1"]
-            + ["--out", str(out), "--quiet"],
-            capture_output=True,
-            text=True,
-            check=True,
+        train_s, proc, imports = _timed_run(
+            ["-m", "convae", "train", "--arch", ARCH, "--epochs", "1"]
+            + ["--out", str(out), "--quiet"]
         )
-        train_s = time.perf_counter() - t0
         found = re.search(r"epoch 1: .*?, ([0-9.]+)s \(", proc.stdout + proc.stderr)
         if found is None:
-            raise SystemExit(f"no epoch time in train's output:\n{proc.stderr}")
+            raise SystemExit(f"no epoch time in train's output:\n{proc.stderr[-2000:]}")
         epoch_s = float(found[1])
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch"], check=True)
-        torch_s = time.perf_counter() - t0
-        # torch.optim's first optimizer imports torch's compiler (torch._dynamo)
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", FIRST_OPTIMIZER], check=True)
-        optimizer_s = time.perf_counter() - t0 - torch_s
-        t0 = time.perf_counter()
-        ev = subprocess.run(
-            [sys.executable, "-m", "convae", "eval", str(out), "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        eval_s = time.perf_counter() - t0
+        eval_s, ev, eval_imports = _timed_run(["-m", "convae", "eval", str(out), "--json"])
         n = json.loads(ev.stdout)["n"]
+    torch_s, compiler_s = imports["torch"], imports["torch._dynamo"]
     outside = train_s - epoch_s
-    ours = outside - torch_s - optimizer_s  # convae's imports, data, measuring, saving
+    ours = outside - torch_s - compiler_s  # convae's imports, data, measuring, saving
+    eval_torch_s = eval_imports["torch"] + eval_imports["torch._dynamo"]
+    eval_rest = eval_s - eval_torch_s
     return "\n".join(
         [
             "| command | wall time (s) | of which |",
             "|---|---|---|",
             f"| `python -m convae train --arch {ARCH} --epochs 1` | {train_s:.1f} | "
             f"epoch {epoch_s:.1f} s; outside it {outside:.1f} s ({outside / train_s:.0%}): "
-            f"importing torch {torch_s:.1f} s, torch.optim's first optimizer (it imports "
-            f"torch's compiler) {optimizer_s:.1f} s, everything else {ours:.1f} s "
+            f"importing torch {torch_s:.1f} s, torch's compiler (which torch.optim imports "
+            f"with the first optimizer) {compiler_s:.1f} s, everything else {ours:.1f} s "
             f"({ours / train_s:.0%}) |",
             f"| `python -m convae eval m.pt --json` ({n:,} test images) | {eval_s:.1f} | "
-            f"importing torch {torch_s:.1f} s, everything else {eval_s - torch_s:.1f} s |",
+            f"importing torch {eval_torch_s:.1f} s, everything else {eval_rest:.1f} s |",
         ]
     )
 
@@ -294,6 +299,57 @@ def ablation_table() -> str:
     return "\n".join(lines)
 
 
+COMPILE_IMAGES = 3_200  # per timed run: 50 steps of batch 64
+
+
+def compile_one(arch: str) -> tuple[float, float, float]:
+    """Seconds per MNIST epoch of ``arch`` at TrainConfig()'s defaults as it trains
+    (eager, the fast path) and after ``model.compile()`` (torch.compile's default mode),
+    and the seconds the compiled model's first run spent compiling. Best of two timed runs
+    each; the process starts with an empty compiler cache (see compile_table)."""
+    train_set = load_dataset("mnist", train=True)
+    cfg = TrainConfig(limit=COMPILE_IMAGES)
+
+    def seconds(model: torch.nn.Module) -> float:
+        return train(model, train_set.images, cfg).epochs[0].seconds
+
+    eager = initial_model(arch, train_set, cfg)
+    compiled = initial_model(arch, train_set, cfg)
+    compiled.compile()  # calling the model runs the compiled code (the fast path steps aside)
+    first = seconds(compiled)  # compiles forward and backward, then trains
+    best = {"eager": float("inf"), "compiled": float("inf")}
+    for _ in range(2):
+        best["eager"] = min(best["eager"], seconds(eager))
+        best["compiled"] = min(best["compiled"], seconds(compiled))
+    per_epoch = N_TRAIN / COMPILE_IMAGES
+    return best["eager"] * per_epoch, best["compiled"] * per_epoch, first - best["compiled"]
+
+
+def compile_table() -> str:
+    """Every architecture eager and under torch.compile, each in a fresh process with a
+    fresh compiler cache: the compile time is what a first training run pays."""
+    lines = [
+        "| architecture | s/epoch, eager (default) | s/epoch, `model.compile()` "
+        "| compiling (s, once per process) | compile's gain |",
+        "|---|---|---|---|---|",
+    ]
+    for arch in ARCHITECTURES:
+        with tempfile.TemporaryDirectory() as cache:
+            out = subprocess.run(
+                [sys.executable, __file__, "--compile-one", arch],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache},
+            )
+        eager, compiled, compiling = json.loads(out.stdout.splitlines()[-1])
+        print(f"compile {arch}: {eager:.1f} {compiled:.1f} {compiling:.1f}", file=sys.stderr)
+        lines.append(
+            f"| {arch} | {eager:.1f} | {compiled:.1f} | {compiling:.0f} | {eager / compiled:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -301,16 +357,27 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time the command line")
     parser.add_argument("--json", type=Path, help="also write every probe here")
     parser.add_argument("--ablation", action="store_true", help="also time each speed-up")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile per architecture"
+    )
     parser.add_argument("--cli-only", action="store_true", help="only --cli")
     parser.add_argument("--ablation-only", action="store_true", help="only --ablation")
+    parser.add_argument("--compile-only", action="store_true", help="only time torch.compile")
     parser.add_argument("--ablation-one", nargs=2, help=argparse.SUPPRESS)  # a subprocess's
+    parser.add_argument("--compile-one", help=argparse.SUPPRESS)  # a subprocess's
     args = parser.parse_args()
     if args.ablation_one:
         arch, keep = args.ablation_one
         print(json.dumps(ablation_one(arch, keep == "1")))
         return
-    if args.cli_only or args.ablation_only:
-        print(cli_table() if args.cli_only else ablation_table())
+    if args.compile_one:
+        print(json.dumps(compile_one(args.compile_one)))
+        return
+    only = {"cli_only": cli_table, "ablation_only": ablation_table, "compile_only": compile_table}
+    if any(getattr(args, name) for name in only):
+        for name, table in only.items():
+            if getattr(args, name):
+                print(table())
         return
 
     test = load_dataset("mnist", train=False).images
@@ -355,6 +422,9 @@ def main() -> None:
     if args.ablation:
         print()
         print(ablation_table())
+    if args.compile:
+        print()
+        print(compile_table())
 
 
 if __name__ == "__main__":

@@ -83,3 +83,13 @@ def test_a_model_with_hooks_or_its_own_forward_is_called_as_it_is():
 
     tweaked = Tweaked(model.config, model.encoder, model.decoder)
     assert fast_forward(tweaked) is tweaked
+
+
+def test_a_model_compiled_in_place_is_called_as_it_is():
+    """``model.compile()`` makes calling the model run torch's compiled code: the fast
+    path would run the layers uncompiled, so it calls the model (nothing is compiled
+    until the first call)."""
+    model = build_model(ModelConfig("conv-upsample"), seed=0)
+    assert fast_forward(model) is not model
+    model.compile()
+    assert fast_forward(model) is model
