@@ -7,6 +7,7 @@ Ctrl-C ends with status 130 and never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import warnings
@@ -363,3 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # e.g. --out in a folder that cannot be written
         print(f"convae: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+def run() -> None:
+    """The ``convae`` command (and ``python -m convae``): :func:`main`, then exit with its
+    status.
+
+    Python's exit garbage-collects, several times over, every object torch made on import
+    (hundreds of thousands, none of them garbage): 0.7 s of every command (measured,
+    ``eval``: 4.2 s against 3.5 s). Frozen, they are left to the process's end; everything
+    else (atexit handlers, closing files, flushing output) happens as before.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)

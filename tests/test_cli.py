@@ -319,6 +319,22 @@ def test_eval_shows_its_progress_on_stderr_unless_quiet(trained, capsys, monkeyp
     assert status == 0 and one_json_object(stdout)["n"] == 1500 and stderr == ""
 
 
+def test_the_command_exits_with_mains_status(monkeypatch):
+    """``convae`` and ``python -m convae`` run ``main`` and exit with its status (a
+    refused input's 2 included); the objects torch made are frozen for the exit, not
+    collected."""
+    import convae.cli
+
+    frozen = []
+    monkeypatch.setattr(convae.cli.gc, "freeze", lambda: frozen.append(True))
+    for status in (0, 2):
+        monkeypatch.setattr(convae.cli, "main", lambda status=status: status)
+        with pytest.raises(SystemExit) as exited:
+            convae.cli.run()
+        assert exited.value.code == status
+    assert frozen == [True, True]
+
+
 # --- end to end, in a subprocess -------------------------------------------------------
 
 
