@@ -5,8 +5,9 @@ Conventions (so every number convae shows means the same thing):
 - a set's PSNR and SSIM are means of the per-image values; its MSE is the mean
   per-pixel squared error over the set;
 - SSIM is torchmetrics' (Gaussian window 11, sigma 1.5), averaged over channels;
-  convae computes the same numbers (to 1e-6) with two banded matrix products, 5-7x
-  faster on a CPU than torchmetrics' grouped 2-D convolution.
+  convae computes the same numbers (to 1e-6) with two matrix products that blur and
+  reflect-pad at once, many times faster on a CPU than torchmetrics' grouped 2-D
+  convolution (0.2 s for 10,000 MNIST pairs; 0.75 s when it padded first).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .fast_path import fast_forward
@@ -53,16 +53,23 @@ def psnr_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _gaussian_band(n: int) -> torch.Tensor:
-    """(n + 10, n): a product with it applies the 11-tap Gaussian along one axis of a
-    reflect-padded image (each column holds the window, shifted by one row)."""
+def _gaussian_blur_matrix(n: int) -> torch.Tensor:
+    """(n, n): a product with it applies the 11-tap Gaussian along one axis of n pixels,
+    reflect-padded as torchmetrics pads (the padding folded into the matrix: the
+    image itself is never padded, and each product is a third of the work)."""
+    pad = SSIM_WINDOW // 2
+    if n <= pad:
+        raise ValueError(f"SSIM needs images of at least {pad + 1} pixels a side, got {n}")
     dist = torch.arange((1 - SSIM_WINDOW) / 2, (1 + SSIM_WINDOW) / 2, 1)
     g = torch.exp(-((dist / SSIM_SIGMA) ** 2) / 2)
     g = g / g.sum()
-    band = torch.zeros(n + SSIM_WINDOW - 1, n)
-    for j in range(n):
-        band[j : j + SSIM_WINDOW, j] = g
-    return band
+    blur = torch.zeros(n, n)
+    for out in range(n):
+        for tap in range(SSIM_WINDOW):
+            source = abs(out + tap - pad)  # reflected at the first pixel...
+            source = min(source, 2 * (n - 1) - source)  # ...and at the last
+            blur[source, out] += g[tap]
+    return blur
 
 
 def ssim_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -73,14 +80,12 @@ def ssim_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     _check_pair(x_hat, x)
     b, _, h, w = x.shape
-    pad = SSIM_WINDOW // 2
-    p = F.pad(x_hat.float(), (pad,) * 4, mode="reflect")
-    t = F.pad(x.float(), (pad,) * 4, mode="reflect")
-    stack = torch.cat((p, t, p * p, t * t, p * t))  # (5B, C, H + 10, W + 10)
+    p, t = x_hat.float(), x.float()
+    stack = torch.cat((p, t, p * p, t * t, p * t))  # (5B, C, H, W)
     # Along W, then along H, each as one large matrix product (a batch of small ones is
     # several times slower); the maps come out transposed, (W, H), which the mean below
     # does not see.
-    blurred = (stack @ _gaussian_band(w)).transpose(-1, -2) @ _gaussian_band(h)
+    blurred = (stack @ _gaussian_blur_matrix(w)).transpose(-1, -2) @ _gaussian_blur_matrix(h)
     mu_p, mu_t, pp, tt, pt = blurred.split(b)
     c1, c2 = SSIM_K1**2, SSIM_K2**2
     mu_pp, mu_tt, mu_pt = mu_p.pow(2), mu_t.pow(2), mu_p * mu_t

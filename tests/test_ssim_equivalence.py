@@ -2,7 +2,8 @@
 
 convae.metrics.ssim_per_image replaced torchmetrics' grouped 2-D convolution, the
 single largest cost of the app under load (the Denoise page's noise sweep), with two
-matrix products; every SSIM the app and the CLI report must stay the same.
+matrix products (the reflect padding folded into them); every SSIM the app and the CLI
+report must stay the same.
 """
 
 import pytest
@@ -39,3 +40,9 @@ def test_doubles_and_uint8_scaled_inputs_are_measured_as_float():
     expected = reference(y.float(), x.float(), data_range=1.0, reduction="none")
     got = ssim_per_image(y, x)
     assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-6)
+
+
+def test_images_too_small_for_the_window_to_reflect_are_refused():
+    x = torch.rand(1, 1, 5, 5)
+    with pytest.raises(ValueError, match="at least 6 pixels a side, got 5"):
+        ssim_per_image(x, x)
