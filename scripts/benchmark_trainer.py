@@ -61,6 +61,7 @@ from convae import (
     train,
 )
 from convae.data import torchvision_dataset
+from convae.models import Autoencoder
 from convae.trainer import Progress
 
 ARCH = "conv-upsample"  # the upsampling tutorial's model
@@ -310,7 +311,7 @@ def compile_one(arch: str) -> tuple[float, float, float]:
     train_set = load_dataset("mnist", train=True)
     cfg = TrainConfig(limit=COMPILE_IMAGES)
 
-    def seconds(model: torch.nn.Module) -> float:
+    def seconds(model: Autoencoder) -> float:
         return train(model, train_set.images, cfg).epochs[0].seconds
 
     eager = initial_model(arch, train_set, cfg)
