@@ -16,7 +16,8 @@ tutorials' thin layers (measured in ``scripts/benchmark_trainer.py``):
   (the image's own gradient is never needed), is one matrix product of the image's 3x3
   neighbourhoods (9 columns) with the weights; oneDNN's kernels for a single input
   channel were 3x slower there. Without gradients (measuring) oneDNN's forward pass is
-  the faster one, 1.2-2.5x for the whole model (measured), and runs as it is.
+  the faster one (up to 1.6x for the whole model, never measurably slower; measured per
+  architecture), and runs as it is.
 
 Every other layer runs as it is. The model itself is not changed: its layers, names and
 checkpoints stay those of :mod:`convae.models`. The trainer and the measurement
@@ -176,8 +177,9 @@ class _InputConv(torch.autograd.Function):
     """conv2d(x, weight, bias, padding=1) for x of one channel, as (N*H*W, C) rows;
     no gradient for x.
 
-    Forward: the neighbourhoods, (N*H*W, 10), @ (10, C) weights and bias. Backward: the
-    weights' and bias's gradient is neighbourhoods^T @ the output's gradient, one product.
+    Forward: the neighbourhoods, transposed to (N*H*W, 10), @ (10, C) weights and bias.
+    Backward: the weights' and bias's gradient is the neighbourhoods, (10, N*H*W), @ the
+    output's gradient, one product.
     """
 
     @staticmethod
