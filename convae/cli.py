@@ -33,14 +33,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a number of at least {least}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _noise(text: str) -> Noise:
@@ -97,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SCHEDULES,
         default=defaults.schedule,
         help="learning rate: constant, or cosine (falls to 0 by the last step)",
+    )
+    t.add_argument(
+        "--warmup",
+        type=_non_negative_int,
+        default=defaults.warmup,
+        metavar="STEPS",
+        help="steps over which the learning rate first rises to its value (at most a tenth "
+        "of the run; 0: none; default: the architecture's own, 50 for conv-upsample and "
+        "linear, else 0)",
     )
     t.add_argument(
         "--precision",
@@ -207,6 +224,7 @@ def cmd_train(args) -> int:
         lr=args.lr,
         loss=args.loss,
         schedule=args.schedule,
+        warmup=args.warmup,
         noise=args.noise,
         seed=args.seed,
         limit=args.limit,

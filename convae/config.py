@@ -94,6 +94,10 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.9, 0.99)
     loss: str = "mse"  # the tutorials' loss; "bce" also works as outputs are in [0, 1]
     schedule: str = "constant"  # or "cosine": lr falls to 0 over the run (longer runs)
+    # steps over which the learning rate first rises linearly to its value (at most a
+    # tenth of the run); 0: none; None: the architecture's own (``Architecture.warmup``:
+    # 50 for conv-upsample and linear, else none)
+    warmup: int | None = None
     # noisy input, clean target: trains a denoiser; "KIND:LEVEL" text is parsed into a Noise
     noise: Noise = Noise()
     seed: int = 0  # fixes shuffling and training noise
@@ -121,6 +125,8 @@ class TrainConfig:
         check_choice("loss", self.loss, LOSSES)
         check_choice("learning-rate schedule", self.schedule, SCHEDULES)
         check_choice("precision", self.precision, PRECISIONS)
+        if self.warmup is not None and self.warmup < 0:
+            raise ConfigError(f"warm-up must be 0 or more steps, got {self.warmup}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
 

@@ -4,7 +4,8 @@ The one way convae trains a model, shared by ``python -m convae train``, the app
 :class:`convae.jobs.TrainingJob` and ``scripts/train_checkpoints.py``:
 
 1. :func:`initial_model` builds the architecture with its output starting at the
-   training images' mean brightness (which keeps small ReLU models from dying);
+   training images' mean brightness and every ReLU unit active on half of them (which
+   keeps small ReLU models from dying, or from losing code channels);
 2. :func:`fit` trains it (:func:`convae.trainer.train`), measures it on clean input
    and at the training noise (:func:`convae.metrics.evaluate`, the measurement behind
    ``python -m convae eval``), and assembles the checkpoint's ``meta``.
@@ -24,20 +25,25 @@ from .data import ImageSet
 from .metrics import evaluate
 from .models import Autoencoder, build_model
 from .noise import Noise
-from .trainer import EpochStats, History, Progress, train, with_learning_rate
+from .trainer import EpochStats, History, Progress, train, with_architecture_defaults
+
+INIT_IMAGES = 256  # training images that set the ReLU units' starting biases
 
 
 def initial_model(arch: str, train_set: ImageSet, cfg: TrainConfig) -> Autoencoder:
     """A new ``arch`` model for ``train_set``'s images, ready to be trained with ``cfg``.
 
-    Its weights follow from ``cfg.seed`` alone, and its output starts at the mean pixel
-    value of the images it will train on (the first ``cfg.limit``).
+    Its weights follow from ``cfg.seed`` alone; its output starts at the mean pixel value
+    of the images it will train on (the first ``cfg.limit``), and every ReLU unit starts
+    alive on the first :data:`INIT_IMAGES` of them
+    (:meth:`convae.models.Autoencoder.init_relu_biases`).
     """
-    return build_model(
-        ModelConfig(arch, train_set.shape),
-        seed=cfg.seed,
-        output_mean=train_set.subset(limit=cfg.limit).mean_intensity(),
+    images = train_set.subset(limit=cfg.limit)
+    model = build_model(
+        ModelConfig(arch, train_set.shape), seed=cfg.seed, output_mean=images.mean_intensity()
     )
+    model.init_relu_biases(images.images[:INIT_IMAGES])
+    return model
 
 
 def measured_noises(cfg: TrainConfig, also: Sequence[Noise] = ()) -> list[Noise]:
@@ -102,7 +108,7 @@ def fit(
         on_measure: called as the measuring goes, with (images measured so far, images to
             measure in all): first with 0 when training is over, then after every batch.
     """
-    cfg = with_learning_rate(cfg, model)  # the description names the rate used
+    cfg = with_architecture_defaults(cfg, model)  # the description names the rate used
     history = train(
         model,
         train_images,

@@ -20,7 +20,12 @@ from .fast_path import fast_forward
 from .filters import filter_layers
 from .models import Autoencoder
 from .tensors import to_unit_float
-from .trainer import loss_function, make_optimizer, optimizer_step, with_learning_rate
+from .trainer import (
+    loss_function,
+    make_optimizer,
+    optimizer_step,
+    with_architecture_defaults,
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class Stepper:
         images = train_images if cfg.limit is None else train_images[: cfg.limit]
         if len(images) == 0:
             raise ValueError("the stepper needs at least one training image")
-        self.cfg = with_learning_rate(cfg, model)
+        self.cfg = with_architecture_defaults(cfg, model)
         self.meta = dict(meta or {})  # for the checkpoint of the model, if it is kept
         self.model = copy.deepcopy(model).cpu().train()
         for p in self.model.parameters():  # a shared, frozen model has them switched off

@@ -178,17 +178,20 @@ def optimizer_step(
     return out, loss
 
 
-def with_learning_rate(cfg: TrainConfig, model: Autoencoder) -> TrainConfig:
-    """``cfg`` with its learning rate named: where it names none, the architecture's own
-    (:attr:`convae.models.Architecture.lr`)."""
-    if cfg.lr is not None:
-        return cfg
-    return dataclasses.replace(cfg, lr=ARCHITECTURES[model.config.arch].lr)
+def with_architecture_defaults(cfg: TrainConfig, model: Autoencoder) -> TrainConfig:
+    """``cfg`` with its learning rate and warm-up named: where it names none, the
+    architecture's own (:class:`convae.models.Architecture`'s ``lr`` and ``warmup``)."""
+    arch = ARCHITECTURES[model.config.arch]
+    return dataclasses.replace(
+        cfg,
+        lr=arch.lr if cfg.lr is None else cfg.lr,
+        warmup=arch.warmup if cfg.warmup is None else cfg.warmup,
+    )
 
 
 def learning_rate(cfg: TrainConfig, model: Autoencoder) -> float:
     """The learning rate ``cfg`` trains ``model`` at."""
-    lr = with_learning_rate(cfg, model).lr
+    lr = with_architecture_defaults(cfg, model).lr
     assert lr is not None
     return lr
 
@@ -207,10 +210,21 @@ def make_optimizer(model: Autoencoder, cfg: TrainConfig, device: torch.device):
 def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The learning-rate schedule ``cfg.schedule``, stepped once per batch, or None."""
-    if cfg.schedule == "cosine":  # down to 0 at the last step
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
-    return None
+    """The learning-rate schedule, stepped once per batch, or None for a constant rate:
+    ``cfg.warmup`` steps of linear warm-up (at most a tenth of ``total_steps``), then
+    ``cfg.schedule`` (``"cosine"``: down to 0 at the last step)."""
+    warmup = min(cfg.warmup or 0, total_steps // 10)
+    if cfg.schedule != "cosine" and warmup == 0:
+        return None
+
+    def factor(step: int) -> float:  # of the learning rate, at the step about to be taken
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "cosine":
+            return (1 + math.cos(math.pi * step / total_steps)) / 2
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def train_epoch(
@@ -303,7 +317,7 @@ def train(
 
     Same seed, data and settings on the same device give the same weights.
     """
-    cfg = with_learning_rate(cfg, model)
+    cfg = with_architecture_defaults(cfg, model)
     keep_freed_memory()
     if cfg.limit is not None:
         train_images = train_images[: cfg.limit]

@@ -386,7 +386,11 @@ def main() -> None:
     tutorial = "tutorial loop (DataLoader, batch 20, Adam 1e-3)"
     d = TrainConfig()
     lr = d.lr if d.lr is not None else ARCHITECTURES[ARCH].lr
-    ours = f"convae `TrainConfig()` (batch {d.batch_size}, Adam {lr:g}, betas {d.adam_betas})"
+    warmup = d.warmup if d.warmup is not None else ARCHITECTURES[ARCH].warmup
+    ours = (
+        f"convae `TrainConfig()` (batch {d.batch_size}, Adam {lr:g} after {warmup} steps of "
+        f"warm-up, betas {d.adam_betas})"
+    )
     runs: dict[str, list[Run]] = {tutorial: [], ours: []}
     # the tutorial's seeds first: its one-epoch mean is the first target
     for seed in args.seeds:

@@ -198,6 +198,14 @@ BAD_INPUTS = {  # name: (arguments given the test's tmp folder, expected message
         lambda t: ["train", "--arch", "linear", "--epochs", "0", "--out", t / "x.pt"],
         r"argument --epochs: expected a number of at least 1, got 0",
     ),
+    "negative warm-up": (
+        lambda t: ["train", "--arch", "linear", "--warmup", "-5", "--out", t / "x.pt"],
+        r"argument --warmup: expected a number of at least 0, got -5",
+    ),
+    "warm-up not a number": (
+        lambda t: ["train", "--arch", "linear", "--warmup", "1e9", "--out", t / "x.pt"],
+        r"argument --warmup: expected a whole number, got '1e9'",
+    ),
 }
 
 
@@ -212,6 +220,8 @@ def test_train_writes_a_checkpoint_describing_the_run(trained):
     ckpt = load_checkpoint(out)
     assert ckpt.config.arch == "conv-upsample" and ckpt.dataset == "mnist"
     assert ckpt.meta["train"]["limit"] == 500 and ckpt.meta["test_images"] == 200
+    # the settings as used: conv-upsample's own learning rate and warm-up
+    assert ckpt.meta["train"]["lr"] == 1e-2 and ckpt.meta["train"]["warmup"] == 50
     assert set(ckpt.meta["metrics"]["clean"]) >= {"mse", "psnr", "ssim"}
     assert len(ckpt.meta["history"]["epochs"]) == 1
 

@@ -35,7 +35,7 @@ def image_set(n=64):
     return ImageSet("blobs", True, x, torch.zeros(n, dtype=torch.int64), ("blob",))
 
 
-def test_initial_model_starts_at_the_brightness_of_the_images_it_will_train_on():
+def test_initial_model_starts_at_the_brightness_of_the_images_it_will_train_on_and_alive():
     train_set = image_set()
     cfg = TrainConfig(seed=3, limit=10)
     model = initial_model("conv-upsample", train_set, cfg)
@@ -44,6 +44,7 @@ def test_initial_model_starts_at_the_brightness_of_the_images_it_will_train_on()
         seed=3,
         output_mean=train_set.subset(limit=10).mean_intensity(),
     )
+    expected.init_relu_biases(train_set.images[:10])
     assert all(
         torch.equal(a, b)
         for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True)
@@ -113,8 +114,8 @@ def test_fit_describes_the_model_for_its_checkpoint():
         "test_images",
     ]
     assert meta["train_noise"] == "salt-pepper:0.1"
-    # the settings as used: no learning rate given, so linear's own
-    assert meta["train"] == {**cfg.to_dict(), "lr": 2e-3}
+    # the settings as used: no learning rate or warm-up given, so linear's own
+    assert meta["train"] == {**cfg.to_dict(), "lr": 2e-3, "warmup": 50}
     assert meta["train_images"] == 40 and meta["test_images"] == 8
     assert meta["history"] == fitted.history.to_dict()
     assert len(meta["history"]["epochs"]) == 1

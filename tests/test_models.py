@@ -138,3 +138,46 @@ def test_output_mean_starts_the_output_at_the_data_brightness(arch):
         k for k, v in started.state_dict().items() if not torch.equal(v, plain.state_dict()[k])
     ]
     assert len(differing) == 1 and differing[0].endswith("bias")
+
+
+def _relu_inputs(model, x):
+    """{layer name: its output} for every layer whose output a ReLU takes next."""
+    layers = model.named_layers()
+    seen = {}
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out, name=name: seen.__setitem__(name, out))
+        for (name, layer), (_, after) in zip(layers[:-1], layers[1:], strict=True)
+        if isinstance(after, torch.nn.ReLU)
+    ]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+@pytest.mark.parametrize(
+    "arch, layers",
+    [
+        ("conv-upsample", ["encoder.conv1", "encoder.conv2", "decoder.conv3"]),
+        ("conv-transpose", ["encoder.conv1", "encoder.conv2", "decoder.deconv1"]),
+        ("linear", ["encoder.fc1"]),
+    ],
+)
+def test_relu_biases_start_every_unit_positive_on_half_the_images(arch, layers):
+    model = build_model(ModelConfig(arch, (1, 28, 28)), seed=0)
+    images = (batch((1, 28, 28), n=32) * 255).to(torch.uint8)
+    assert model.init_relu_biases(images) == layers
+    for name, out in _relu_inputs(model, images.float() / 255).items():
+        per_channel = out.transpose(0, 1).reshape(out.shape[1], -1)
+        positive = (per_channel > 0).float().mean(1)
+        # half above the median, give or take the median itself (rounding)
+        assert ((positive > 0.4) & (positive < 0.6)).all(), (name, positive)
+
+
+def test_relu_biases_leave_models_with_batch_norm_before_their_relus_alone():
+    model = build_model(ModelConfig("conv-bn"), seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert model.init_relu_biases(batch((1, 28, 28), n=8)) == []
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert not model.training  # left in the mode it was built in

@@ -193,6 +193,55 @@ def test_cosine_schedule_shrinks_the_steps_towards_the_end(data):
     assert 0 < cosine < 0.6 * constant
 
 
+def _rates(cfg, total_steps):
+    from convae.trainer import make_scheduler
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    if scheduler is None:
+        return None
+    rates = []
+    for _ in range(total_steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_warmup_raises_the_rate_linearly_then_the_schedule_takes_over():
+    constant = _rates(TrainConfig(warmup=4), 100)
+    assert constant[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+    assert constant[-1] == pytest.approx(0.1)
+    cosine = _rates(TrainConfig(warmup=4, schedule="cosine"), 100)
+    at_4 = 0.1 * (1 + math.cos(math.pi * 4 / 100)) / 2  # the cosine, from the run's start
+    assert cosine[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, at_4])
+    assert cosine[50] == pytest.approx(0.05)
+    assert cosine[-1] == pytest.approx(0.1 * (1 + math.cos(math.pi * 99 / 100)) / 2)
+
+
+def test_warmup_takes_at_most_a_tenth_of_the_run():
+    assert _rates(TrainConfig(warmup=50), 20)[:3] == pytest.approx([0.05, 0.1, 0.1])
+    assert _rates(TrainConfig(warmup=50), 9) is None  # too short: a constant rate
+    assert _rates(TrainConfig(warmup=0), 1000) is None
+
+
+def test_the_warmup_is_the_architectures_own_unless_the_settings_name_one():
+    from convae.trainer import with_architecture_defaults
+
+    upsample, bn = fresh("conv-upsample"), fresh("conv-bn")
+    assert with_architecture_defaults(TrainConfig(), upsample).warmup == 50
+    assert with_architecture_defaults(TrainConfig(), bn).warmup == 0
+    assert with_architecture_defaults(TrainConfig(warmup=0), upsample).warmup == 0
+    assert with_architecture_defaults(TrainConfig(warmup=7), bn).warmup == 7
+
+
+def test_a_negative_warmup_is_refused():
+    from convae import ConfigError
+
+    with pytest.raises(ConfigError, match="warm-up"):
+        TrainConfig(warmup=-1)
+
+
 def test_unknown_schedule_is_refused():
     from convae import ConfigError
 

@@ -30,6 +30,7 @@ def test_to_dict_saves_the_noise_as_text_in_its_place():
         "adam_betas",
         "loss",
         "schedule",
+        "warmup",
         "noise",
         "seed",
         "limit",
