@@ -431,7 +431,10 @@ def load_dataset(
                 _loaded[key] = ImageSet(
                     name,
                     train,
-                    images.unsqueeze(1),
+                    # into memory: training's random reads over a mapped file's small pages
+                    # made an epoch 10 % slower; torch copies MNIST's 47 MB in 0.02 s where
+                    # numpy took 0.11 s (measured, in a fresh process)
+                    images.clone().unsqueeze(1),
                     labels.long(),
                     info.classes,
                     f"files in {root}",

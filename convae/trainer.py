@@ -134,7 +134,7 @@ def evaluate_loss(
     loss: str = "mse",
     noise: Noise = Noise(),
     seed: int = 0,
-    batch_size: int = 1000,
+    batch_size: int = 250,  # as convae.metrics.evaluate: 2000 MNIST images in 0.06 s, not 0.12
     fast_path: bool = True,
 ) -> float:
     """Mean loss over ``images`` (uint8 or float), input corrupted by ``noise``;

@@ -71,6 +71,29 @@ def test_a_damaged_kept_decode_is_made_again(tmp_path):
     assert kept.stat().st_size > 0
 
 
+def test_a_kept_decode_cut_short_is_made_again(tmp_path):
+    path, cache = tmp_path / "images-idx3-ubyte.gz", tmp_path / "cache"
+    pixels = np.arange(4 * 28 * 28, dtype=np.uint8).reshape(4, 28, 28)
+    path.write_bytes(gzip.compress(idx_bytes(pixels)))
+    read_idx_cached(path, cache)
+    (kept,) = cache.glob("images-*.npy")
+    kept.write_bytes(kept.read_bytes()[:-100])  # its header whole, its pixels not
+    assert np.array_equal(read_idx_cached(path, cache), pixels)
+
+
+def test_changing_what_was_read_changes_neither_the_kept_decode_nor_the_next_read(tmp_path):
+    path, cache = tmp_path / "labels-idx1-ubyte.gz", tmp_path / "cache"
+    path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 3]))))
+    read_idx_cached(path, cache)
+    (kept,) = cache.glob("labels-*.npy")
+    before = kept.read_bytes()
+    first = read_idx_cached(path, cache)
+    first[:] = 9
+    torch.from_numpy(first)[0] = 7  # as a dataset's tensor
+    assert kept.read_bytes() == before
+    assert read_idx_cached(path, cache).tolist() == [1, 2, 3]
+
+
 def test_the_decode_is_kept_and_a_replaced_file_is_read_afresh(tmp_path):
     path, cache = tmp_path / "labels-idx1-ubyte.gz", tmp_path / "cache"
     path.write_bytes(gzip.compress(idx_bytes(np.array([1, 2, 3]))))
