@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr",
         type=float,
         default=defaults.lr,
-        help="Adam's learning rate (default: the architecture's own, 1e-2 for conv-upsample, "
+        help="Adam's learning rate (default: the architecture's own, 1.5e-2 for conv-upsample, "
         "else 2e-3)",
     )
     t.add_argument("--loss", choices=LOSSES, default=defaults.loss)

@@ -86,7 +86,7 @@ class TrainConfig:
 
     epochs: int = 1
     batch_size: int = 64  # 20 in the tutorials; 64 uses the CPU far better (measured)
-    # None: the architecture's own (``Architecture.lr``: 1e-2 for conv-upsample, else 2e-3);
+    # None: the architecture's own (``Architecture.lr``: 1.5e-2 for conv-upsample, else 2e-3);
     # 1e-3 in the tutorials
     lr: float | None = None
     # Adam's (beta1, beta2); PyTorch's beta2 is 0.999: 0.99 did as well or better for every

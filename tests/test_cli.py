@@ -221,7 +221,7 @@ def test_train_writes_a_checkpoint_describing_the_run(trained):
     assert ckpt.config.arch == "conv-upsample" and ckpt.dataset == "mnist"
     assert ckpt.meta["train"]["limit"] == 500 and ckpt.meta["test_images"] == 200
     # the settings as used: conv-upsample's own learning rate and warm-up
-    assert ckpt.meta["train"]["lr"] == 1e-2 and ckpt.meta["train"]["warmup"] == 50
+    assert ckpt.meta["train"]["lr"] == 1.5e-2 and ckpt.meta["train"]["warmup"] == 50
     assert set(ckpt.meta["metrics"]["clean"]) >= {"mse", "psnr", "ssim"}
     assert len(ckpt.meta["history"]["epochs"]) == 1
 

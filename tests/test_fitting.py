@@ -156,7 +156,7 @@ def test_fit_leaves_a_model_ready_to_use(arch):
 
 @pytest.mark.parametrize(
     "arch, given, used",
-    [("conv-upsample", None, 1e-2), ("conv-bn", None, 2e-3), ("conv-upsample", 5e-4, 5e-4)],
+    [("conv-upsample", None, 1.5e-2), ("conv-bn", None, 2e-3), ("conv-upsample", 5e-4, 5e-4)],
 )
 def test_without_a_learning_rate_each_architecture_trains_at_its_own(arch, given, used):
     cfg = TrainConfig(epochs=1, batch_size=16, limit=16, lr=given)

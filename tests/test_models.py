@@ -161,22 +161,25 @@ def _relu_inputs(model, x):
     [
         ("conv-upsample", ["encoder.conv1", "encoder.conv2", "decoder.conv3"]),
         ("conv-transpose", ["encoder.conv1", "encoder.conv2", "decoder.deconv1"]),
-        ("linear", ["encoder.fc1"]),
+        ("conv-2d", ["encoder.conv1", "encoder.conv2", "decoder.conv3"]),  # not its fc layers
     ],
 )
 def test_relu_biases_start_every_unit_positive_on_half_the_images(arch, layers):
     model = build_model(ModelConfig(arch, (1, 28, 28)), seed=0)
     images = (batch((1, 28, 28), n=32) * 255).to(torch.uint8)
     assert model.init_relu_biases(images) == layers
-    for name, out in _relu_inputs(model, images.float() / 255).items():
+    outputs = _relu_inputs(model, images.float() / 255)
+    for name in layers:
+        out = outputs[name]
         per_channel = out.transpose(0, 1).reshape(out.shape[1], -1)
         positive = (per_channel > 0).float().mean(1)
         # half above the median, give or take the median itself (rounding)
         assert ((positive > 0.4) & (positive < 0.6)).all(), (name, positive)
 
 
-def test_relu_biases_leave_models_with_batch_norm_before_their_relus_alone():
-    model = build_model(ModelConfig("conv-bn"), seed=0)
+@pytest.mark.parametrize("arch", ["conv-bn", "linear"])  # batch norm; only linear layers
+def test_relu_biases_leave_models_without_a_convolution_feeding_a_relu_alone(arch):
+    model = build_model(ModelConfig(arch), seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert model.init_relu_biases(batch((1, 28, 28), n=8)) == []
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
