@@ -100,7 +100,7 @@ class Autoencoder(nn.Module):
         (not through batch norm) gets the bias that puts the median of each of its output
         channels, over ``images``, at 0, so every unit starts positive on half of them.
         Layer by layer, each with the ones before it already set. Linear layers are left
-        as they are: started so, ``conv-2d``'s fully connected layers cost it 3-6 % of test
+        as they are: started so, ``conv-2d``'s fully connected layers cost it 2-6 % of test
         MSE after an epoch, and ``linear`` gained nothing (seeds 0-3 and 0-1).
 
         With PyTorch's initialisation, ``conv-upsample``'s four code channels were not all
@@ -460,8 +460,8 @@ class Architecture:
             moved the weights so far in Adam's first steps that a code channel went silent
             for good in 2 of 7 seeds even when started alive (1 of 7 with the warm-up), and
             for ``linear`` (a test MSE 11-22 % lower after one epoch, seeds 0 and 1); none
-            for the others, where it changed nothing or cost 2-7 % (README's "Training
-            speed").
+            for the others, where it changed nothing or cost up to 7 % (``conv-deep`` 6 %,
+            ``conv-bn`` 7 % on one seed of two; README's "Training speed").
     """
 
     name: str
