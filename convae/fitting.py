@@ -108,7 +108,7 @@ def fit(
         on_measure: called as the measuring goes, with (images measured so far, images to
             measure in all): first with 0 when training is over, then after every batch.
     """
-    cfg = with_architecture_defaults(cfg, model)  # the description names the rate used
+    cfg = with_architecture_defaults(cfg, model.config.arch)  # the description names the rate used
     history = train(
         model,
         train_images,

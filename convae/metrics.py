@@ -27,6 +27,9 @@ from .tensors import eval_mode, to_unit_float
 MIN_MSE = 1e-10  # PSNR of a perfect copy is reported as 100 dB, not infinity
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # torchmetrics' defaults (Wang et al. 2004)
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+# images per forward pass when measuring: their activations stay in the CPU caches, 1.2-2x
+# faster than 1000 (2,000 MNIST images' test loss in 0.06 s instead of 0.12 s)
+MEASURING_BATCH = 250
 
 
 def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
@@ -149,7 +152,7 @@ def evaluate(
     images: torch.Tensor,
     noise: Noise = Noise(),
     seed: int = 0,
-    batch_size: int = 250,  # its activations stay in the CPU caches: 1.2-2x faster than 1000
+    batch_size: int = MEASURING_BATCH,
     on_batch: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Mean MSE, PSNR and SSIM of ``model`` reconstructing ``images``.

@@ -83,7 +83,7 @@ class Stepper:
         images = train_images if cfg.limit is None else train_images[: cfg.limit]
         if len(images) == 0:
             raise ValueError("the stepper needs at least one training image")
-        self.cfg = with_architecture_defaults(cfg, model)
+        self.cfg = with_architecture_defaults(cfg, model.config.arch)
         self.meta = dict(meta or {})  # for the checkpoint of the model, if it is kept
         self.model = copy.deepcopy(model).cpu().train()
         for p in self.model.parameters():  # a shared, frozen model has them switched off

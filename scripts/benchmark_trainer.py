@@ -62,7 +62,7 @@ from convae import (
 )
 from convae.data import torchvision_dataset
 from convae.models import Autoencoder
-from convae.trainer import Progress
+from convae.trainer import Progress, with_architecture_defaults
 
 ARCH = "conv-upsample"  # the upsampling tutorial's model
 PUBLISHED_TEN_EPOCHS = 0.1618 / 20  # the tutorial's reported loss is summed over batch 20
@@ -384,12 +384,10 @@ def main() -> None:
     test = load_dataset("mnist", train=False).images
     load_dataset("mnist", train=True)  # read once, outside both loops' time
     tutorial = "tutorial loop (DataLoader, batch 20, Adam 1e-3)"
-    d = TrainConfig()
-    lr = d.lr if d.lr is not None else ARCHITECTURES[ARCH].lr
-    warmup = d.warmup if d.warmup is not None else ARCHITECTURES[ARCH].warmup
+    d = with_architecture_defaults(TrainConfig(), ARCH)
     ours = (
-        f"convae `TrainConfig()` (batch {d.batch_size}, Adam {lr:g} after {warmup} steps of "
-        f"warm-up, betas {d.adam_betas})"
+        f"convae `TrainConfig()` (batch {d.batch_size}, Adam {d.lr:g} after {d.warmup} steps "
+        f"of warm-up, betas {d.adam_betas})"
     )
     runs: dict[str, list[Run]] = {tutorial: [], ours: []}
     # the tutorial's seeds first: its one-epoch mean is the first target

@@ -228,11 +228,10 @@ def test_warmup_takes_at_most_a_tenth_of_the_run():
 def test_the_warmup_is_the_architectures_own_unless_the_settings_name_one():
     from convae.trainer import with_architecture_defaults
 
-    upsample, bn = fresh("conv-upsample"), fresh("conv-bn")
-    assert with_architecture_defaults(TrainConfig(), upsample).warmup == 50
-    assert with_architecture_defaults(TrainConfig(), bn).warmup == 0
-    assert with_architecture_defaults(TrainConfig(warmup=0), upsample).warmup == 0
-    assert with_architecture_defaults(TrainConfig(warmup=7), bn).warmup == 7
+    assert with_architecture_defaults(TrainConfig(), "conv-upsample").warmup == 50
+    assert with_architecture_defaults(TrainConfig(), "conv-bn").warmup == 0
+    assert with_architecture_defaults(TrainConfig(warmup=0), "conv-upsample").warmup == 0
+    assert with_architecture_defaults(TrainConfig(warmup=7), "conv-bn").warmup == 7
 
 
 def test_a_negative_warmup_is_refused():
