@@ -65,7 +65,8 @@ class Stepper:
         model: the starting point; copied, never modified.
         train_images: (N, C, H, W) uint8 or float in [0, 1]; ``cfg.limit`` applies.
         cfg: batch size, learning rate, loss, training noise and seed as for ``train``
-            (epochs only count the passes; the stepper goes on as long as it is asked).
+            (epochs only count the passes, and give the learning rate's warm-up and
+            schedule the run's length; the stepper goes on as long as it is asked).
         layer, index: the filter whose change :meth:`step` reports (default: the first
             filter of the first layer :func:`convae.filters.filter_layers` lists).
         meta: metadata for the kept model's checkpoint (e.g. ``dataset``).
@@ -89,11 +90,14 @@ class Stepper:
         for p in self.model.parameters():  # a shared, frozen model has them switched off
             p.requires_grad_(True)
         self._data = images
-        self._optimizer = make_optimizer(self.model, cfg, torch.device("cpu"))
+        self.steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
+        # the learning rate of train() for these settings: its warm-up, then its schedule
+        # over cfg.epochs passes
+        run_steps = self.steps_per_epoch * cfg.epochs
+        self._optimizer = make_optimizer(self.model, cfg, torch.device("cpu"), run_steps)
         self._loss = loss_function(cfg.loss)
         self._generator = torch.Generator().manual_seed(cfg.seed)
         self._order = torch.randperm(len(images), generator=self._generator)
-        self.steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
         self.done = 0
         self.losses: list[float] = []
         layers = filter_layers(self.model)

@@ -26,6 +26,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from .adam import Adam
 from .allocator import keep_freed_memory
 from .config import TrainConfig
 from .fast_path import fast_forward
@@ -156,7 +157,7 @@ def evaluate_loss(
 
 def optimizer_step(
     model: Autoencoder,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     x: torch.Tensor,
     target: torch.Tensor,
     loss_fn: LossFn,
@@ -173,7 +174,7 @@ def optimizer_step(
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
         out = (forward or model)(x)
     loss = loss_fn(out.float(), target)
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     return out, loss
@@ -190,59 +191,57 @@ def with_architecture_defaults(cfg: TrainConfig, arch: str) -> TrainConfig:
     )
 
 
-def learning_rate(cfg: TrainConfig, model: Autoencoder) -> float:
-    """The learning rate ``cfg`` trains ``model`` at."""
-    lr = with_architecture_defaults(cfg, model.config.arch).lr
-    assert lr is not None
-    return lr
-
-
-def make_optimizer(model: Autoencoder, cfg: TrainConfig, device: torch.device):
-    """Adam at ``cfg.lr`` (or the architecture's own); fused: one kernel for all
-    parameters instead of a few small ops per tensor."""
-    return torch.optim.Adam(
+def make_optimizer(
+    model: Autoencoder, cfg: TrainConfig, device: torch.device, total_steps: int | None = None
+) -> Adam:
+    """Adam at ``cfg.lr`` (or the architecture's own), following :func:`lr_schedule` over
+    ``total_steps`` (None: a run of no known length, as the step-by-step mode's); fused:
+    one kernel for all parameters instead of a few small ops per tensor."""
+    cfg = with_architecture_defaults(cfg, model.config.arch)
+    assert cfg.lr is not None
+    return Adam(
         model.parameters(),
-        lr=learning_rate(cfg, model),
+        lr=cfg.lr,
         betas=cfg.adam_betas,
         fused=device.type in ("cpu", "cuda"),
+        schedule=lr_schedule(cfg, total_steps),
     )
 
 
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
-) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The learning-rate schedule, stepped once per batch, or None for a constant rate:
-    ``cfg.warmup`` steps of linear warm-up (at most a tenth of ``total_steps``), then
-    ``cfg.schedule`` (``"cosine"``: down to 0 at the last step)."""
-    warmup = min(cfg.warmup or 0, total_steps // 10)
-    if cfg.schedule != "cosine" and warmup == 0:
+def lr_schedule(cfg: TrainConfig, total_steps: int | None) -> Callable[[int], float] | None:
+    """The factor of the learning rate at each step (0-based), or None for a constant
+    rate: ``cfg.warmup`` steps of linear warm-up (at most a tenth of ``total_steps``),
+    then ``cfg.schedule`` (``"cosine"``: down to 0 at the last step; only where
+    ``total_steps`` is known)."""
+    warmup = cfg.warmup or 0
+    if total_steps is not None:
+        warmup = min(warmup, total_steps // 10)
+    decay_steps = total_steps if cfg.schedule == "cosine" else None
+    if decay_steps is None and warmup == 0:
         return None
 
-    def factor(step: int) -> float:  # of the learning rate, at the step about to be taken
+    def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        if cfg.schedule == "cosine":
-            return (1 + math.cos(math.pi * step / total_steps)) / 2
+        if decay_steps is not None:  # 0 from the run's end on (the step-by-step mode's)
+            return (1 + math.cos(math.pi * min(step, decay_steps) / decay_steps)) / 2
         return 1.0
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
 
 
 def train_epoch(
     model: Autoencoder,
     data: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     cfg: TrainConfig,
     generator: torch.Generator,
     epoch: int = 1,
     on_step: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
     clock: dict | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> tuple[float, bool]:
     """One pass over ``data`` (uint8 or float, on the model's device) in shuffled batches.
-
-    ``scheduler``, if given, is stepped after every optimizer step.
 
     Returns:
         (mean batch loss, whether a stop was requested).
@@ -269,8 +268,6 @@ def train_epoch(
         x = noise.apply(target, generator=generator) if not noise.is_clean else target
         x = x.contiguous(memory_format=memory_format)
         _, loss = optimizer_step(model, optimizer, x, target, fn, dtype, forward)
-        if scheduler is not None:
-            scheduler.step()
         value = loss.item()
         total += value
         done += 1
@@ -331,8 +328,7 @@ def train(
     # kept as given (uint8: a quarter of the memory); each batch becomes floats as it is
     # taken, which costs a step nothing measurable and spares a 188 MB copy of MNIST
     data = train_images.to(dev)
-    optimizer = make_optimizer(model, cfg, dev)
-    scheduler = make_scheduler(optimizer, cfg, math.ceil(len(data) / cfg.batch_size) * cfg.epochs)
+    optimizer = make_optimizer(model, cfg, dev, math.ceil(len(data) / cfg.batch_size) * cfg.epochs)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     history = History()
     clock = {"start": time.perf_counter(), "images": 0, "total_images": len(data) * cfg.epochs}
@@ -340,7 +336,7 @@ def train(
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             loss, stopped = train_epoch(
-                model, data, optimizer, cfg, generator, epoch, on_step, stop, clock, scheduler
+                model, data, optimizer, cfg, generator, epoch, on_step, stop, clock
             )
             seconds = time.perf_counter() - t0
             if stopped:
