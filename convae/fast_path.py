@@ -12,6 +12,9 @@ tutorials' thin layers (measured in ``scripts/benchmark_trainer.py``):
   16 -> 4 convolution at 14x14 (the "sub-pixel convolution" identity);
 - **ReLU, then max-pool** is max-pool, then ReLU: both are monotonic, so they commute,
   and the ReLU runs on a quarter of the values;
+- **a 2x2 max-pool, without gradients** (measuring) is two elementwise maxima of strided
+  views: the same values, and 10 % off measuring 10,000 MNIST images with
+  ``conv-upsample`` (0.59 s against 0.65 s, medians of seven, freed memory kept);
 - **the first convolution of a greyscale image**, when its weights are being trained
   (the image's own gradient is never needed), is one matrix product of the image's 3x3
   neighbourhoods (9 columns) with the weights; oneDNN's kernels for a single input
@@ -106,12 +109,52 @@ def _rewrite(layers: list[nn.Module]) -> list[Layer]:
             steps.append(_SubPixelConvStep(layer, after))
             i += 1
         elif isinstance(layer, nn.ReLU) and isinstance(after, nn.MaxPool2d):
-            steps += [after, layer]  # max-pool, then ReLU: the same values
+            steps += [_pooling(after), layer]  # max-pool, then ReLU: the same values
             i += 1
+        elif isinstance(layer, nn.MaxPool2d):
+            steps.append(_pooling(layer))
         else:
             steps.append(layer)
         i += 1
     return steps
+
+
+def _pooling(pool: nn.MaxPool2d) -> Layer:
+    """``pool``, or for a 2x2 max-pool of stride 2 the faster :class:`_MaxPool2x2Step`."""
+    plain = (
+        pool.kernel_size in (2, (2, 2))
+        and pool.stride in (2, (2, 2))
+        and pool.padding in (0, (0, 0))
+        and pool.dilation in (1, (1, 1))
+        and not pool.ceil_mode
+        and not pool.return_indices
+    )
+    return _MaxPool2x2Step(pool) if plain else pool
+
+
+class _MaxPool2x2Step:
+    """A 2x2 max-pool of stride 2 where no gradient flows through it (measuring): the
+    maximum of each window's two rows, then of its two columns, read as strided views of
+    a channels-last image; 2.6-3.7x faster than ``max_pool2d`` for the shapes of convae's
+    models (measured), the same values. Where a gradient is wanted the layer runs as it
+    is (its backward needs the indices it keeps), as it does for other inputs."""
+
+    def __init__(self, pool: nn.MaxPool2d):
+        self.pool = pool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            (torch.is_grad_enabled() and x.requires_grad)
+            or x.ndim != 4
+            or x.shape[-2] % 2
+            or x.shape[-1] % 2
+            or not x.is_contiguous(memory_format=torch.channels_last)
+        ):
+            return self.pool(x)
+        n, c, h, w = x.shape
+        windows = x.permute(0, 2, 3, 1).view(n, h // 2, 2, w // 2, 2, c)
+        rows = torch.maximum(windows[:, :, 0], windows[:, :, 1])  # (N, H/2, W/2, 2, C)
+        return torch.maximum(rows[:, :, :, 0], rows[:, :, :, 1]).permute(0, 3, 1, 2)
 
 
 def _is_3x3_same(layer: nn.Module | None) -> TypeGuard[nn.Conv2d]:

@@ -36,6 +36,37 @@ def test_same_outputs_and_gradients_as_the_model(arch, shape):
         assert (fast_grads[name] - grad).abs().max().item() <= 1e-5 * scale, name
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_same_outputs_when_measuring(arch, shape):
+    """Without gradients (measuring) the pooling is rewritten too."""
+    model = build_model(ModelConfig(arch, shape), seed=0).eval()
+    model.to(memory_format=torch.channels_last)
+    x = torch.rand(5, *shape).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(fast_forward(model)(x), model(x), atol=2e-6, rtol=1e-5)
+
+
+def test_the_measuring_pool_gives_max_pools_values_ties_and_nans_included():
+    from convae.fast_path import _pooling
+
+    pool = nn.MaxPool2d(2)
+    step = _pooling(pool)
+    x = torch.randn(3, 5, 8, 6)
+    x[:, :, :4] = 0.25  # four-way ties
+    x[0, 1, 2, 3] = float("nan")
+    x[1, 2, 5, 5] = float("inf")
+    for layout in (torch.channels_last, torch.contiguous_format):  # the second: as it is
+        y = x.contiguous(memory_format=layout)
+        with torch.no_grad():
+            torch.testing.assert_close(step(y), pool(y), rtol=0, atol=0, equal_nan=True)
+    odd = torch.randn(2, 3, 7, 7).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert torch.equal(step(odd), pool(odd))  # 7 -> 3: the last row dropped, as it is
+    three = nn.MaxPool2d(3)
+    assert _pooling(three) is three
+
+
 def test_rewrites_the_tutorial_decoder_and_falls_back_where_it_must():
     model = build_model(ModelConfig("conv-deep"), seed=0).eval()  # up1 is 4 -> 7: not 2x
     x = torch.rand(3, 1, 28, 28)
