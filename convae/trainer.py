@@ -195,8 +195,8 @@ def make_optimizer(
     model: Autoencoder, cfg: TrainConfig, device: torch.device, total_steps: int | None = None
 ) -> Adam:
     """Adam at ``cfg.lr`` (or the architecture's own), following :func:`lr_schedule` over
-    ``total_steps`` (None: a run of no known length, as the step-by-step mode's); fused:
-    one kernel for all parameters instead of a few small ops per tensor."""
+    ``total_steps`` (None: a run of no known length); fused: one kernel for all
+    parameters instead of a few small ops per tensor."""
     cfg = with_architecture_defaults(cfg, model.config.arch)
     assert cfg.lr is not None
     return Adam(

@@ -34,6 +34,23 @@ def test_stepping_through_one_epoch_gives_the_weights_train_gives():
         assert torch.allclose(a, b, atol=1e-6), name
 
 
+def test_stepping_warms_up_as_train_does():
+    """conv-upsample's own warm-up (50 steps, at most a tenth of the run: 6 of 64)."""
+    cfg = dataclasses.replace(CFG, batch_size=1, lr=None, warmup=None)
+    model, data = build_model(ModelConfig("conv-upsample"), seed=0), blobs(64)
+    stepper = Stepper(model, data, cfg)
+    rates = []
+    for _ in range(stepper.steps_per_epoch):
+        rates.append(stepper._optimizer.lr)
+        stepper.step()
+    assert rates[:7] == pytest.approx([0.015 * k / 6 for k in range(1, 7)] + [0.015])
+    trained = build_model(ModelConfig("conv-upsample"), seed=0)
+    train(trained, data, dataclasses.replace(cfg, epochs=1), device="cpu")
+    pairs = zip(stepper.model.state_dict().items(), trained.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
 def test_a_step_reports_the_batch_its_reconstruction_the_loss_and_the_filter_change():
     model, data = build_model(ModelConfig("conv-upsample"), seed=0), blobs(64)
     before = {k: v.clone() for k, v in model.state_dict().items()}
