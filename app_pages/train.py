@@ -14,6 +14,7 @@ from convae.jobs import TrainingJob
 from convae.noise import NOISE_KINDS
 from convae.queue import Place
 from convae.store import safe_name, save_user_model
+from convae.trainer import with_architecture_defaults
 from convae.zoo import checkpoint_dir
 from ui import challenge as challenge_ui
 from ui import layout, nav, state, stepping, widgets
@@ -161,7 +162,7 @@ cfg = TrainConfig(
 n_steps = math.ceil(limit / batch) * epochs
 st.caption(
     f"{limit:,} images x {epochs} epoch(s) = {n_steps:,} optimizer steps of {batch} "
-    f"images at a learning rate of {lr if lr is not None else ARCHITECTURES[arch].lr:g}. "
+    f"images at a learning rate of {with_architecture_defaults(cfg, arch).lr:g}. "
     f"Test loss after each epoch on {TEST_IMAGES:,} test images."
 )
 

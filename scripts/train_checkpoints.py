@@ -42,6 +42,7 @@ from convae.metrics import evaluate
 from convae.models import ARCHITECTURES
 from convae.noise import NOISE_KINDS
 from convae.pca import pca_for
+from convae.trainer import with_architecture_defaults
 from convae.tuning import classical_sweep_for, strength_table, tuned_strengths
 from convae.zoo import checkpoint_dir, read_baselines, read_index, write_index
 
@@ -163,7 +164,7 @@ def train_one(
     # biases as PyTorch initialises them), at the recipe's depths
     print(
         f"== {dataset} / {arch}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
-        f"lr {cfg.lr or ARCHITECTURES[arch].lr}, "
+        f"lr {with_architecture_defaults(cfg, arch).lr}, "
         f"noise {cfg.noise}",
         flush=True,
     )
