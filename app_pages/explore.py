@@ -57,9 +57,9 @@ def cached_sweep(model_key: str, dataset: str, kind: str, _model):
     show_spinner="Measuring the classical filters at 11 noise levels (once per server)...",
     max_entries=16,
 )
-def cached_classical_sweep(dataset: str, kind: str, _test=None, _train=None):
+def cached_classical_sweep(dataset: str, kind: str, n_images: int, _test=None, _train=None):
     # the images (an upload's, else None) are named by the dataset id: its content's hash
-    return classical_sweep_for(dataset, kind, _test, _train)
+    return classical_sweep_for(dataset, kind, _test, _train, n_images)
 
 
 @st.fragment
@@ -157,10 +157,12 @@ def noisy_view():
     c1, c2 = st.columns([1, 3])
     metric = c1.radio("Measure", ["PSNR", "SSIM"], horizontal=True, key="explore_metric", bind=URL)
     kind = noise.kind if noise.kind != "none" else "gaussian"
-    sweep = cached_sweep(ref.key, dataset, kind, ref.model).joined(
+    model_sweep = cached_sweep(ref.key, dataset, kind, ref.model)
+    sweep = model_sweep.joined(
         cached_classical_sweep(
             dataset,
             kind,
+            model_sweep.n_images,  # a test set smaller than the shipped curves' is measured
             state.uploaded_images(dataset, False),
             state.uploaded_images(dataset, True),
         )

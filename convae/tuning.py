@@ -130,16 +130,18 @@ def classical_sweep_for(
     kind: str,
     test_images: torch.Tensor | None = None,
     train_images: torch.Tensor | None = None,
+    n_images: int = SWEEP_IMAGES,
 ) -> Sweep:
-    """The classical filters' noise sweep on ``dataset``'s first :data:`SWEEP_IMAGES` test
-    images at :data:`SWEEP_LEVELS` (seed :data:`SWEEP_SEED`), the strengths from
+    """The classical filters' noise sweep on ``dataset``'s first ``n_images`` test images
+    at :data:`SWEEP_LEVELS` (seed :data:`SWEEP_SEED`), the strengths from
     :func:`strengths_for`: as the checkpoint index ships it (it costs about 7 s of CPU),
-    else measured."""
+    else measured. ``n_images``: as many as the model's sweep it is joined with was
+    measured on (fewer than :data:`SWEEP_IMAGES` where the test set has fewer)."""
     from .data import load_dataset
     from .zoo import shipped_baselines
 
     shipped = shipped_baselines(dataset).get("sweeps", {}).get(kind)
-    same = {"kind": kind, "levels": SWEEP_LEVELS, "n_images": SWEEP_IMAGES, "seed": SWEEP_SEED}
+    same = {"kind": kind, "levels": SWEEP_LEVELS, "n_images": n_images, "seed": SWEEP_SEED}
     if isinstance(shipped, dict) and all(shipped.get(k) == v for k, v in same.items()):
         names = ["noisy input", *CLASSICAL_FILTERS]
         psnr, ssim = shipped.get("psnr", {}), shipped.get("ssim", {})
@@ -148,15 +150,15 @@ def classical_sweep_for(
             return Sweep(
                 kind,
                 list(SWEEP_LEVELS),
-                SWEEP_IMAGES,
+                n_images,
                 SWEEP_SEED,
                 {n: list(psnr[n]) for n in names},
                 {n: list(ssim[n]) for n in names},
             )
     if test_images is None:
-        images = load_dataset(dataset, train=False).floats(slice(0, SWEEP_IMAGES))
+        images = load_dataset(dataset, train=False).floats(slice(0, n_images))
     else:  # given where load_dataset cannot read them (see tuned_strengths)
-        images = to_unit_float(test_images[:SWEEP_IMAGES])
+        images = to_unit_float(test_images[:n_images])
     return classical_sweep(
         images,
         kind,
