@@ -94,7 +94,7 @@ class Stepper:
         # the learning rate of train() for these settings: its warm-up, then its schedule
         # over cfg.epochs passes
         run_steps = self.steps_per_epoch * cfg.epochs
-        self._optimizer = make_optimizer(self.model, cfg, torch.device("cpu"), run_steps)
+        self._optimizer = make_optimizer(self.model, self.cfg, torch.device("cpu"), run_steps)
         self._loss = loss_function(cfg.loss)
         self._generator = torch.Generator().manual_seed(cfg.seed)
         self._order = torch.randperm(len(images), generator=self._generator)

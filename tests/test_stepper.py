@@ -22,16 +22,21 @@ def blobs(n: int) -> torch.Tensor:
 CFG = TrainConfig(batch_size=16, lr=5e-3, precision="float32", channels_last=False)
 
 
+def assert_trains_as_train_does(stepper: Stepper, data: torch.Tensor, cfg: TrainConfig):
+    """The stepper's model, after one pass, has the weights one epoch of train() gives."""
+    trained = build_model(ModelConfig("conv-upsample"), seed=0)
+    train(trained, data, dataclasses.replace(cfg, epochs=1), device="cpu")
+    pairs = zip(stepper.model.state_dict().items(), trained.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
 def test_stepping_through_one_epoch_gives_the_weights_train_gives():
     model, data = build_model(ModelConfig("conv-upsample"), seed=0), blobs(64)
     stepper = Stepper(model, data, CFG)
     for _ in range(stepper.steps_per_epoch):
         stepper.step()
-    trained = build_model(ModelConfig("conv-upsample"), seed=0)
-    train(trained, data, dataclasses.replace(CFG, epochs=1), device="cpu")
-    pairs = zip(stepper.model.state_dict().items(), trained.state_dict().values(), strict=True)
-    for (name, a), b in pairs:
-        assert torch.allclose(a, b, atol=1e-6), name
+    assert_trains_as_train_does(stepper, data, CFG)
 
 
 def test_stepping_warms_up_as_train_does():
@@ -44,11 +49,7 @@ def test_stepping_warms_up_as_train_does():
         rates.append(stepper._optimizer.lr)
         stepper.step()
     assert rates[:7] == pytest.approx([0.015 * k / 6 for k in range(1, 7)] + [0.015])
-    trained = build_model(ModelConfig("conv-upsample"), seed=0)
-    train(trained, data, dataclasses.replace(cfg, epochs=1), device="cpu")
-    pairs = zip(stepper.model.state_dict().items(), trained.state_dict().values(), strict=True)
-    for (name, a), b in pairs:
-        assert torch.allclose(a, b, atol=1e-6), name
+    assert_trains_as_train_does(stepper, data, cfg)
 
 
 def test_a_step_reports_the_batch_its_reconstruction_the_loss_and_the_filter_change():
