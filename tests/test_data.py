@@ -124,6 +124,36 @@ def test_loading_leaves_the_data_folder_unchanged(request, own_cache, name, root
     assert list(own_cache.rglob("t10k-images-idx3-ubyte*"))
 
 
+def test_images_are_held_in_memory_once_whether_decoded_or_kept(data_root, own_cache, monkeypatch):
+    """A fresh decode is used as it is (no second 47 MB copy of MNIST's training images);
+    the decode kept in the cache is mapped from disk, so it is copied into memory (a
+    training's random reads over the mapped pages were slower), and changing the loaded
+    images leaves the kept file alone."""
+    import convae.data
+
+    read = convae.data.read_idx_cached
+    arrays: list[np.ndarray] = []
+
+    def reading(path, cache):
+        arrays.append(read(path, cache))
+        return arrays[-1]
+
+    monkeypatch.setattr(convae.data, "read_idx_cached", reading)
+    decoded = load_dataset("mnist", train=False, root=data_root)
+    assert not isinstance(arrays[0], np.memmap)
+    assert decoded.images.data_ptr() == arrays[0].ctypes.data
+
+    clear_cache()
+    arrays.clear()
+    kept = load_dataset("mnist", train=False, root=data_root)
+    assert isinstance(arrays[0], np.memmap)
+    assert kept.images.data_ptr() != arrays[0].ctypes.data
+    assert torch.equal(kept.images, decoded.images)
+    kept.images[0] = 0
+    clear_cache()
+    assert torch.equal(load_dataset("mnist", train=False, root=data_root).images, decoded.images)
+
+
 def test_a_read_only_data_folder_works_and_stays_unchanged(data_root, tmp_path, own_cache):
     root = copy_mnist(data_root, tmp_path / "ro")
     make_read_only(root)
