@@ -25,7 +25,7 @@ from .errors import ConvaeError
 from .fitting import fit
 from .metrics import reconstruct
 from .models import Autoencoder
-from .trainer import EpochStats, Progress
+from .trainer import EpochStats, Progress, steps_per_epoch
 from .worker import fit_in_child
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
@@ -176,7 +176,8 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._state = RUNNING
         self._error: str | None = None
-        self._record = _Record(epochs=cfg.epochs, steps_per_epoch=max(1, -(-n // cfg.batch_size)))
+        steps = max(1, steps_per_epoch(n, cfg.batch_size))
+        self._record = _Record(epochs=cfg.epochs, steps_per_epoch=steps)
         self.meta: dict[str, Any] = {}
         self.n_train = n
 

@@ -9,7 +9,6 @@ model made of it, the loss, and one filter before and after the update.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from .trainer import (
     loss_function,
     make_optimizer,
     optimizer_step,
+    steps_per_epoch,
     with_architecture_defaults,
 )
 
@@ -90,7 +90,7 @@ class Stepper:
         for p in self.model.parameters():  # a shared, frozen model has them switched off
             p.requires_grad_(True)
         self._data = images
-        self.steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
+        self.steps_per_epoch = steps_per_epoch(len(images), cfg.batch_size)
         # the learning rate of train() for these settings: its warm-up, then its schedule
         # over cfg.epochs passes
         run_steps = self.steps_per_epoch * cfg.epochs

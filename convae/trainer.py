@@ -191,12 +191,17 @@ def with_architecture_defaults(cfg: TrainConfig, arch: str) -> TrainConfig:
     )
 
 
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over ``n_images`` (the last batch may be smaller)."""
+    return math.ceil(n_images / batch_size)
+
+
 def make_optimizer(
-    model: Autoencoder, cfg: TrainConfig, device: torch.device, total_steps: int | None = None
+    model: Autoencoder, cfg: TrainConfig, device: torch.device, total_steps: int
 ) -> Adam:
     """Adam at ``cfg.lr`` (or the architecture's own), following :func:`lr_schedule` over
-    ``total_steps`` (None: a run of no known length); fused: one kernel for all
-    parameters instead of a few small ops per tensor."""
+    a run of ``total_steps``; fused: one kernel for all parameters instead of a few small
+    ops per tensor."""
     cfg = with_architecture_defaults(cfg, model.config.arch)
     assert cfg.lr is not None
     return Adam(
@@ -208,23 +213,20 @@ def make_optimizer(
     )
 
 
-def lr_schedule(cfg: TrainConfig, total_steps: int | None) -> Callable[[int], float] | None:
-    """The factor of the learning rate at each step (0-based), or None for a constant
-    rate: ``cfg.warmup`` steps of linear warm-up (at most a tenth of ``total_steps``),
-    then ``cfg.schedule`` (``"cosine"``: down to 0 at the last step; only where
-    ``total_steps`` is known)."""
-    warmup = cfg.warmup or 0
-    if total_steps is not None:
-        warmup = min(warmup, total_steps // 10)
-    decay_steps = total_steps if cfg.schedule == "cosine" else None
-    if decay_steps is None and warmup == 0:
+def lr_schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float] | None:
+    """The factor of the learning rate at each step (0-based) of a run of ``total_steps``,
+    or None for a constant rate: ``cfg.warmup`` steps of linear warm-up (at most a tenth
+    of the run), then ``cfg.schedule`` (``"cosine"``: down to 0 at the last step)."""
+    warmup = min(cfg.warmup or 0, total_steps // 10)
+    cosine = cfg.schedule == "cosine"
+    if not cosine and warmup == 0:
         return None
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        if decay_steps is not None:  # 0 from the run's end on (the step-by-step mode's)
-            return (1 + math.cos(math.pi * min(step, decay_steps) / decay_steps)) / 2
+        if cosine:  # 0 from the run's end on (the step-by-step mode's)
+            return (1 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2
         return 1.0
 
     return factor
@@ -252,7 +254,7 @@ def train_epoch(
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     dtype = autocast_dtype(cfg.precision, data.device)
     n = len(data)
-    steps = math.ceil(n / cfg.batch_size)
+    steps = steps_per_epoch(n, cfg.batch_size)
     order = torch.randperm(n, generator=generator).to(data.device)
     forward = fast_forward(model) if cfg.fast_path else model
     clock = (
@@ -328,7 +330,8 @@ def train(
     # kept as given (uint8: a quarter of the memory); each batch becomes floats as it is
     # taken, which costs a step nothing measurable and spares a 188 MB copy of MNIST
     data = train_images.to(dev)
-    optimizer = make_optimizer(model, cfg, dev, math.ceil(len(data) / cfg.batch_size) * cfg.epochs)
+    run_steps = steps_per_epoch(len(data), cfg.batch_size) * cfg.epochs
+    optimizer = make_optimizer(model, cfg, dev, run_steps)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     history = History()
     clock = {"start": time.perf_counter(), "images": 0, "total_images": len(data) * cfg.epochs}
