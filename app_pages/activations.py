@@ -3,9 +3,9 @@
 import streamlit as st
 
 from convae import add_noise, capture_activations
-from convae.activations import activation_maps
 from convae.figures import heatmap_grid, histogram_figure, kernel_figure, layer_strip
-from convae.filters import filter_layers, rgb_kernels, shared_limit, weight_histogram
+from convae.measuring.activations import activation_maps
+from convae.measuring.filters import filter_layers, rgb_kernels, shared_limit, weight_histogram
 from ui import catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL

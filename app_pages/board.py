@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from convae import ConvaeError
-from convae.challenge import (
+from convae.classroom.challenge import (
     HELD_OUT_SIZE,
     NEEDS_LIMIT,
     RULES,
@@ -13,9 +13,9 @@ from convae.challenge import (
     make_challenge,
     score_text,
 )
-from convae.data import DATASETS
+from convae.data.datasets import DATASETS
+from convae.data.noise import NOISE_KINDS
 from convae.figures import board_figure
-from convae.noise import NOISE_KINDS
 from ui import challenge as board_ui
 from ui import layout, nav, widgets
 from ui.errors import guarded

@@ -5,8 +5,8 @@ import streamlit as st
 import torch
 
 from convae import CheckpointError, add_noise, image_metrics
-from convae.checkerboard import checkerboard_share, checkerboard_strength, decode_constant
 from convae.figures import heatmap_grid, normalise
+from convae.measuring.checkerboard import checkerboard_share, checkerboard_strength, decode_constant
 from ui import baselines, catalogue, layout, nav, state, widgets
 from ui.baselines import TEST_IMAGES
 from ui.errors import guarded

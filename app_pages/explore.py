@@ -4,15 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from convae import add_noise, image_metrics
-from convae.denoise import (
+from convae.figures import sweep_figure
+from convae.measuring.denoise import (
     CLASSICAL_FILTERS,
     SWEEP_IMAGES,
     SWEEP_LEVELS,
     SWEEP_SEED,  # the curve's noise; the slider's seed only changes the pictures above
     noise_sweep,
 )
-from convae.figures import sweep_figure
-from convae.tuning import TUNE_IMAGES, classical_outputs, classical_sweep_for
+from convae.measuring.tuning import TUNE_IMAGES, classical_outputs, classical_sweep_for
 from ui import baselines, catalogue, layout, nav, state, widgets
 from ui.errors import guarded
 from ui.links import URL

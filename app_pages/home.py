@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from convae import DatasetError, image_metrics
-from convae.layers import compression, layer_table
 from convae.model_code import loading_source, pytorch_source
+from convae.nn.layers import compression, layer_table
 from ui import baselines, catalogue, layout, nav, own_images, state, widgets
 from ui.links import URL
 

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from convae.figures import framed, latent_figure, map_click
-from convae.latent import (
+from convae.measuring.latent import (
     PCA,
     cell_counts,
     code_map,
@@ -17,7 +17,7 @@ from convae.latent import (
     interpolate,
     map_extent,
 )
-from ui import layout, nav, state, widgets
+from ui import layout, nav, pictures, state
 from ui.errors import guarded
 from ui.links import URL
 
@@ -116,16 +116,16 @@ def map_and_point():
                 rec = ref.model(test.floats(hit)[None]).clamp(0, 1)
             cols = st.columns(3)
             label = test.classes[int(test.labels[hit])]
-            widgets.picture(test.floats(hit)[None], f"#{hit} ({label})", 3, where=cols[0])
-            widgets.picture(rec, "from its full code", 3, where=cols[1])
-            widgets.picture(decoded, "from its map point", 3, where=cols[2])
+            pictures.picture(test.floats(hit)[None], f"#{hit} ({label})", 3, where=cols[0])
+            pictures.picture(rec, "from its full code", 3, where=cols[1])
+            pictures.picture(decoded, "from its map point", 3, where=cols[2])
             if pca.projected:
                 st.caption(
                     "The map keeps two of the code's numbers' worth of information: "
                     "decoding the map point alone loses what the other directions held."
                 )
         else:
-            widgets.picture(decoded, f"decoded at ({x:.2f}, {y:.2f})", scale=5)
+            pictures.picture(decoded, f"decoded at ({x:.2f}, {y:.2f})", scale=5)
         if pca.projected:
             st.caption(
                 "A point of the map stands for a whole code: the mean code plus x times "
@@ -192,7 +192,7 @@ def decodings():
         tiles = framed(tiles, empty)
     scale = max(1, min(3, 900 // (g * tiles.shape[-1])))
     x0, x1, y0, y1 = extent
-    widgets.picture(
+    pictures.picture(
         tiles,
         f"The decoder's image at the centre of each of {g}x{g} tiles over the map's box, "
         f"x from {x0:.1f} to {x1:.1f} (left to right), y from {y1:.1f} to {y0:.1f} (top to "
@@ -224,15 +224,15 @@ def morph():
         here = interpolate(ref.model, x_a, x_b, [t]).clamp(0, 1)
     blend = (1 - t) * x_a + t * x_b
     cols = st.columns(4)
-    widgets.picture(
+    pictures.picture(
         x_a[None], scale=5, where=cols[0], caption=f"A: #{a} ({test.classes[int(test.labels[a])]})"
     )
-    widgets.picture(here, f"decoded code at {t:.2f}", scale=5, where=cols[1])
-    widgets.picture(blend[None], f"pixel cross-fade at {t:.2f}", scale=5, where=cols[2])
-    widgets.picture(
+    pictures.picture(here, f"decoded code at {t:.2f}", scale=5, where=cols[1])
+    pictures.picture(blend[None], f"pixel cross-fade at {t:.2f}", scale=5, where=cols[2])
+    pictures.picture(
         x_b[None], scale=5, where=cols[3], caption=f"B: #{b} ({test.classes[int(test.labels[b])]})"
     )
-    widgets.picture(walk, "9 steps from A to B through the code", scale=4)
+    pictures.picture(walk, "9 steps from A to B through the code", scale=4)
     st.caption(
         "Mixing the *codes* and decoding gives images the decoder finds plausible; "
         "mixing the *pixels* just overlays two pictures. With a trained model the "

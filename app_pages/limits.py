@@ -6,9 +6,9 @@ import streamlit as st
 import torch
 
 from convae import DatasetError, Noise
-from convae.data import DATASETS, on_disk
+from convae.data.datasets import DATASETS, on_disk
 from convae.figures import error_histogram, roc_figure
-from convae.outliers import (
+from convae.measuring.outliers import (
     detection_at,
     random_images,
     reconstruction_errors,

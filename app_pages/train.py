@@ -6,16 +6,16 @@ import math
 import streamlit as st
 
 from convae import ARCHITECTURES, ConvaeError, TrainConfig
-from convae.checkpoint import to_bytes
-from convae.config import LOSSES
+from convae.classroom.fitting import initial_model
+from convae.classroom.jobs import TrainingJob
+from convae.classroom.queue import Place
+from convae.classroom.store import safe_name, save_user_model
+from convae.data.noise import NOISE_KINDS
 from convae.figures import loss_figure
-from convae.fitting import initial_model
-from convae.jobs import TrainingJob
-from convae.noise import NOISE_KINDS
-from convae.queue import Place
-from convae.store import safe_name, save_user_model
-from convae.trainer import with_architecture_defaults
-from convae.zoo import checkpoint_dir
+from convae.nn.checkpoint import to_bytes
+from convae.nn.config import LOSSES
+from convae.nn.trainer import with_architecture_defaults
+from convae.nn.zoo import checkpoint_dir
 from ui import challenge as challenge_ui
 from ui import layout, nav, state, stepping, widgets
 from ui.errors import guarded

@@ -16,15 +16,15 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from .allocator import keep_freed_memory
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import LOSSES, PRECISIONS, SCHEDULES, TrainConfig
-from .data import ImageSet, dataset_names, load_dataset
-from .errors import ConvaeError, check_choice
-from .folders import check_shape, is_folder_name
-from .metrics import evaluate_model_on
-from .models import ARCHITECTURES
-from .noise import Noise
+from convae.base.errors import ConvaeError, check_choice
+from convae.data.datasets import ImageSet, dataset_names, load_dataset
+from convae.data.folders import check_shape, is_folder_name
+from convae.data.noise import Noise
+from convae.measuring.metrics import evaluate_model_on
+from convae.nn.allocator import keep_freed_memory
+from convae.nn.checkpoint import load_checkpoint, save_checkpoint
+from convae.nn.config import LOSSES, PRECISIONS, SCHEDULES, TrainConfig
+from convae.nn.models import ARCHITECTURES
 
 if TYPE_CHECKING:
     from torch import nn
@@ -209,7 +209,7 @@ def cmd_list(_args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from .fitting import fit, initial_model
+    from convae.classroom.fitting import fit, initial_model
 
     check_choice(
         "architecture", args.arch, ARCHITECTURES, hint="(`python -m convae list` describes them)"
@@ -298,7 +298,7 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
     if (args.path is None) == (args.pca is None):
         raise ConvaeError("give a checkpoint to measure, or --pca K (not both)")
     if args.pca is not None:
-        from .pca import pca_for
+        from convae.measuring.pca import pca_for
 
         if not args.dataset:
             raise ConvaeError("--pca needs --dataset (PCA is fitted on its training split)")
@@ -317,7 +317,7 @@ def _eval_target(args) -> tuple[nn.Module, dict]:
             "params": pca.num_params,
             "shape": list(pca.in_shape),
         }
-    from .zoo import resolve_path
+    from convae.nn.zoo import resolve_path
 
     ckpt = load_checkpoint(resolve_path(args.path))
     dataset = args.dataset or ckpt.dataset

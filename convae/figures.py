@@ -19,37 +19,10 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 import torch
-import torch.nn.functional as F
-from torchvision.utils import make_grid
 
-from .denoise import Sweep
-from .filters import Histogram, LayerFilters, layer_grid
-from .latent import PCA
-
-GRID_LINE = 1.0  # white lines between tiles
-
-
-def upscale(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, H*scale, W*scale) by repeating pixels (no smoothing)."""
-    return x if scale == 1 else F.interpolate(x, scale_factor=scale, mode="nearest")
-
-
-def image_grid(
-    images: torch.Tensor, nrow: int | None = None, scale: int = 4, padding: int = 2
-) -> np.ndarray:
-    """A batch as one picture: (H, W, 3) uint8, ``nrow`` images per row.
-
-    Args:
-        images: (B, C, H, W) float in [0, 1] (values outside are clipped), C = 1 or 3.
-        nrow: images per row; default all in one row.
-        scale: nearest-neighbour enlargement of each image.
-        padding: white pixels between images (not enlarged).
-    """
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected images (B, 1 or 3, H, W), got {tuple(images.shape)}")
-    x = upscale(images.detach().float().cpu().clamp(0, 1), scale)
-    grid = make_grid(x, nrow=nrow or len(x), padding=padding, pad_value=GRID_LINE)
-    return grid.mul(255).round().byte().permute(1, 2, 0).numpy()
+from convae.measuring.denoise import Sweep
+from convae.measuring.filters import Histogram, LayerFilters, layer_grid
+from convae.measuring.latent import PCA
 
 
 def fit_scale(n_images: int, size: int, width: int = 960, lo: int = 2, hi: int = 6) -> int:
@@ -655,9 +628,9 @@ def kernel_figure(
     grey images, a linear layer's units) wraps into rows of eight, each titled.
 
     Args:
-        layer: from :func:`convae.filters.filter_layers`.
+        layer: from :func:`convae.measuring.filters.filter_layers`.
         limit: the colour scale runs from -limit to +limit; default the layer's own
-            largest absolute weight (pass :func:`convae.filters.shared_limit` of two
+            largest absolute weight (pass :func:`convae.measuring.filters.shared_limit` of two
             models to compare them colour for colour).
         width: the expected width on screen, to size the figure.
         max_panel, max_height: the largest kernel, and figure, on screen (pixels).

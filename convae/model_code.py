@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from .layers import layer_table
-from .models import Autoencoder, Residual
+from convae.nn.layers import layer_table
+from convae.nn.models import Autoencoder, Residual
 
-# convae.models.Residual in plain PyTorch, with the same parameter names
+# convae.nn.models.Residual in plain PyTorch, with the same parameter names
 RESIDUAL_SOURCE = '''
 class Residual(nn.Module):
     """relu(x + body(x)): two 3x3 convolutions with batch norm, added to their input."""
@@ -125,7 +125,7 @@ def loading_source(
     elif shipped:
         head = [
             "from convae import load_checkpoint, load_dataset",
-            "from convae.zoo import resolve_path",
+            "from convae.nn.zoo import resolve_path",
             "",
             "# shipped with convae: found by name",
             f'model = load_checkpoint(resolve_path("{checkpoint.removesuffix(".pt")}")).model',

@@ -1,7 +1,7 @@
 """Start ``streamlit run app.py`` on a free loopback port and wait until it answers.
 
 The one place that launches the app as a real server: the browser tests
-(``tests/support.py``), ``scripts/browser_load.py`` and ``scripts/classroom_load.py``
+(``tests/support.py``), ``benchmarks/browser_load.py`` and ``benchmarks/classroom_load.py``
 all start it through :func:`start`. The server listens on 127.0.0.1 only.
 """
 

@@ -5,7 +5,7 @@ core. This starts ``--replicas`` processes (default: one per core) of ``streamli
 app.py``, each on its own loopback port, all sharing one ``server.cookieSecret`` and one
 machine-wide training limit (``CONVAE_TRAINING_SLOTS``), and nginx in front of them with
 session affinity (``deploy/nginx.conf``). Without ``--load`` it serves until Ctrl-C; with
-``--load`` it runs ``scripts/classroom_load.py`` through nginx with the arguments after
+``--load`` it runs ``benchmarks/classroom_load.py`` through nginx with the arguments after
 ``--load``, prints its report, checks that no session moved between replicas, and stops
 everything.
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(1)
             return 0
         pids = [a for p in procs for a in ("--server-pid", str(p.pid))]
-        cmd = [sys.executable, str(REPO / "scripts" / "classroom_load.py"), "--url", url]
+        cmd = [sys.executable, str(REPO / "benchmarks" / "classroom_load.py"), "--url", url]
         result = subprocess.run([*cmd, *pids, *load_args], cwd=REPO)
         moved = sessions_that_moved(folder / "access.log")
         print(json.dumps({"sessions_that_changed_replica": moved}))

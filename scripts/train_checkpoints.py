@@ -7,7 +7,7 @@
 For every (dataset, architecture) it trains with the recipe below, evaluates on the full
 test set (clean, and with Gaussian noise 0.1, 0.3 and 0.5), saves
 ``checkpoints/{dataset}-{arch}.pt`` atomically, and rewrites ``checkpoints/index.json``,
-the tables in ``checkpoints/README.md`` and the summary in the top-level ``README.md``.
+the tables in ``checkpoints/README.md`` and in ``docs/models.md``.
 Entries for models not retrained in this run are kept.
 
 The index's baselines are measured by the same command, on the same test images and
@@ -16,8 +16,8 @@ noise: PCA with every code size the dataset's models use, and the classical deno
 dataset's baselines are measured when it has none yet, when a model brings a new code
 size (that PCA only), and again with ``--baselines``; otherwise they are kept, so adding a
 model later costs only its new PCA row. Training and measuring are
-``convae.fitting.fit``'s, as for ``python -m convae train``; it measures with
-``convae.metrics.evaluate`` on the test split and noise seed ``python -m convae eval``
+``convae.classroom.fitting.fit``'s, as for ``python -m convae train``; it measures with
+``convae.measuring.metrics.evaluate`` on the test split and noise seed ``python -m convae eval``
 uses, so ``eval FILE --json`` reproduces the figures exactly.
 """
 
@@ -34,17 +34,17 @@ from pathlib import Path
 import torch
 
 from convae import ModelConfig, Noise, TrainConfig, build_model, dataset_names, load_dataset
-from convae.checkpoint import save_checkpoint
-from convae.data import DATASETS
-from convae.denoise import CLASSICAL_FILTERS, Filtered
-from convae.fitting import Fitted, fit
-from convae.metrics import evaluate
-from convae.models import ARCHITECTURES
-from convae.noise import NOISE_KINDS
-from convae.pca import pca_for
-from convae.trainer import with_architecture_defaults
-from convae.tuning import classical_sweep_for, strength_table, tuned_strengths
-from convae.zoo import checkpoint_dir, read_baselines, read_index, write_index
+from convae.classroom.fitting import Fitted, fit
+from convae.data.datasets import DATASETS
+from convae.data.noise import NOISE_KINDS
+from convae.measuring.denoise import CLASSICAL_FILTERS, Filtered
+from convae.measuring.metrics import evaluate
+from convae.measuring.pca import pca_for
+from convae.measuring.tuning import classical_sweep_for, strength_table, tuned_strengths
+from convae.nn.checkpoint import save_checkpoint
+from convae.nn.models import ARCHITECTURES
+from convae.nn.trainer import with_architecture_defaults
+from convae.nn.zoo import checkpoint_dir, read_baselines, read_index, write_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -416,7 +416,7 @@ def write_tables(entries: list[dict], baselines: dict[str, dict], out_dir: Path)
     for name, table in tables.items():
         replace_between(readme, name, table)
         if out_dir.resolve() == (ROOT / "checkpoints").resolve():  # not for trial runs
-            replace_between(ROOT / "README.md", name, table)
+            replace_between(ROOT / "docs" / "models.md", name, table)
 
 
 def main() -> None:
@@ -447,8 +447,8 @@ def main() -> None:
     parser.add_argument(
         "--tables-only",
         action="store_true",
-        help="rewrite the README tables from index.json (adding any baselines it lacks), "
-        "train nothing",
+        help="rewrite the tables in checkpoints/README.md and docs/models.md from index.json "
+        "(adding any baselines it lacks), train nothing",
     )
     parser.add_argument(
         "--baselines",

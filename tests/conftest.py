@@ -20,7 +20,7 @@ import pytest
 import torch
 from support import REPO, data_folder, missing, require_dataset, streamlit_server
 
-from convae.data import load_dataset
+from convae.data.datasets import load_dataset
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # pyproject runs the suite on two workers (pytest-xdist), one per core: one torch

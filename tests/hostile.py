@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from convae import ModelConfig, build_model
-from convae.checkpoint import FORMAT, to_bytes
+from convae.nn.checkpoint import FORMAT, to_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = (1, 28, 28)

@@ -1,4 +1,4 @@
-"""convae.adam: torch.optim.Adam's arithmetic without torch.optim's Optimizer class."""
+"""convae.nn.adam: torch.optim.Adam's arithmetic without torch.optim's Optimizer class."""
 
 import copy
 import math
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from convae import ModelConfig, TrainConfig, build_model
-from convae.adam import Adam
-from convae.trainer import lr_schedule
+from convae.nn.adam import Adam
+from convae.nn.trainer import lr_schedule
 
 
 def _batches(n: int):
@@ -64,7 +64,7 @@ def test_training_never_imports_torchs_compiler():
         import sys
         import torch
         from convae import ModelConfig, TrainConfig, build_model, train
-        from convae.stepper import Stepper
+        from convae.classroom.stepper import Stepper
         images = (torch.rand(64, 1, 28, 28) * 255).to(torch.uint8)
         model = build_model(ModelConfig("conv-upsample"), seed=0)
         train(model, images, TrainConfig(epochs=1, batch_size=16), test_images=images[:16])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from convae.allocator import keep_freed_memory
+from convae.nn.allocator import keep_freed_memory
 
 
 @pytest.mark.skipif(

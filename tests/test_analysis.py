@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from convae import ModelConfig, build_model
-from convae.activations import activation_maps
-from convae.checkerboard import checkerboard_strength, decode_constant
-from convae.denoise import CLASSICAL_FILTERS, classical_sweep, median_filter, noise_sweep
-from convae.latent import encode_all, interpolate, pca_2d
-from convae.layers import compression, layer_table
-from convae.models import ARCHITECTURES
+from convae.measuring.activations import activation_maps
+from convae.measuring.checkerboard import checkerboard_strength, decode_constant
+from convae.measuring.denoise import CLASSICAL_FILTERS, classical_sweep, median_filter, noise_sweep
+from convae.measuring.latent import encode_all, interpolate, pca_2d
+from convae.nn.layers import compression, layer_table
+from convae.nn.models import ARCHITECTURES
 
 
 def model(arch="conv-upsample", shape=(1, 28, 28)):
@@ -173,7 +173,7 @@ def test_checkerboard_strength_is_zero_for_flat_and_large_for_a_grid():
 
 
 def test_checkerboard_share_is_scale_free_and_ignores_rounding_noise():
-    from convae.checkerboard import checkerboard_share
+    from convae.measuring.checkerboard import checkerboard_share
 
     grid = torch.zeros(1, 1, 28, 28)
     grid[..., ::2, ::2] = 1.0
@@ -194,7 +194,7 @@ def test_constant_code_shows_the_transposed_decoder_grid_but_not_upsampling():
     assert up.shape == tr.shape == (1, 1, 28, 28)
     assert checkerboard_strength(up) < 1e-6
     assert checkerboard_strength(tr) > 1e-3
-    from convae.checkerboard import checkerboard_share
+    from convae.measuring.checkerboard import checkerboard_share
 
     assert checkerboard_share(up) == 0 and checkerboard_share(tr) > 0.9
 

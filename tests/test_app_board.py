@@ -12,7 +12,7 @@ import pytest
 from hostile import hostile_checkpoints
 from support import REPO, app_environment, assert_clean, new_app
 
-from convae.board_store import shared_store
+from convae.classroom.board_store import shared_store
 
 BOARD = "app_pages/board.py"
 PASSPHRASE = "correct horse battery staple"

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 from support import REPO, app_environment, assert_clean, new_app
 
-from convae.drawing import PNG_DATA_URL
+from convae.data.drawing import PNG_DATA_URL
 
 
 @pytest.fixture(scope="module")

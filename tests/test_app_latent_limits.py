@@ -14,7 +14,7 @@ import shutil
 import pytest
 from support import REPO, app_environment, assert_clean, new_app
 
-from convae.zoo import read_index, write_index
+from convae.nn.zoo import read_index, write_index
 
 MODELS = ("mnist-conv-upsample.pt", "mnist-conv-2d.pt")
 

@@ -27,8 +27,8 @@ PAGES = [
 
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory, data_root):
-    from convae.checkpoint import save_checkpoint
-    from convae.zoo import write_index
+    from convae.nn.checkpoint import save_checkpoint
+    from convae.nn.zoo import write_index
 
     folder = tmp_path_factory.mktemp("checkpoints")
     save_checkpoint(

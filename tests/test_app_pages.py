@@ -21,8 +21,8 @@ from support import REPO, app_environment, assert_clean, copy_mnist, new_app, tr
 def checkpoints(tmp_path_factory, data_root):
     """App environment: data, a checkpoint folder with two tiny models, debug errors."""
     from convae import ModelConfig, TrainConfig, build_model, evaluate, load_dataset, train
-    from convae.checkpoint import save_checkpoint
-    from convae.zoo import read_baselines, write_index
+    from convae.nn.checkpoint import save_checkpoint
+    from convae.nn.zoo import read_baselines, write_index
 
     folder = tmp_path_factory.mktemp("checkpoints")
     train_set = load_dataset("mnist", train=True, root=data_root)

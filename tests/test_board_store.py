@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from support import REPO
 
-from convae.board_store import BoardStore
-from convae.challenge import SHIPPED, ChallengeError, Result, make_challenge
+from convae.classroom.board_store import BoardStore
+from convae.classroom.challenge import SHIPPED, ChallengeError, Result, make_challenge
 
 _numbers = itertools.count()
 
@@ -146,8 +146,8 @@ WRITER = textwrap.dedent(
     """
     import os, sys, time
     import sqlalchemy as sa
-    from convae.board_store import BoardStore
-    from convae.challenge import Result
+    from convae.classroom.board_store import BoardStore
+    from convae.classroom.challenge import Result
 
     url, weights, stage, nickname, count = sys.argv[1:6]
     store = BoardStore(url, weights)

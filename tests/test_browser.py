@@ -80,7 +80,7 @@ def screenshot(page, path: Path, settle_ms: int = 0) -> None:
 class Runs:
     """The script runs a page asks the server for, and the ends of those runs, read off
     the page's websocket: a fast run can begin and end between two looks at the page,
-    these messages cannot (``scripts/browser_load.py`` times runs the same way)."""
+    these messages cannot (``benchmarks/browser_load.py`` times runs the same way)."""
 
     def __init__(self, page):
         self.events: list[tuple[float, str]] = []  # (time, "asked" | "ended")
@@ -232,7 +232,7 @@ def test_a_malicious_checkpoint_uploaded_in_the_browser_is_refused(browser, app_
     one."""
     from playwright.sync_api import expect
 
-    from convae.checkpoint import FORMAT
+    from convae.nn.checkpoint import FORMAT
 
     marker = tmp_path / "MARKER"
     evil = torch_bytes({"format": FORMAT, "format_version": 1, "model": RunsCode(marker)})

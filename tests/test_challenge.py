@@ -12,8 +12,8 @@ from hostile import hostile_checkpoints
 from support import REPO, wait_until
 
 from convae import CheckpointError, ModelConfig, build_model, evaluate
-from convae.board_store import BoardStore
-from convae.challenge import (
+from convae.classroom.board_store import BoardStore
+from convae.classroom.challenge import (
     HELD_OUT_SEED,
     HELD_OUT_SIZE,
     SHIPPED,
@@ -28,10 +28,10 @@ from convae.challenge import (
     public_indices,
     rank,
 )
-from convae.checkpoint import to_bytes
-from convae.noise import Noise
-from convae.queue import TrainingQueue
-from convae.submission import Submission
+from convae.classroom.queue import TrainingQueue
+from convae.classroom.submission import Submission
+from convae.data.noise import Noise
+from convae.nn.checkpoint import to_bytes
 
 BY_SLUG = {c.slug: c for c in SHIPPED}
 

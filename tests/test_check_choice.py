@@ -1,4 +1,4 @@
-"""convae.errors.check_choice: one message for every unknown name."""
+"""convae.base.errors.check_choice: one message for every unknown name."""
 
 import pytest
 
@@ -11,7 +11,7 @@ from convae import (
     build_model,
     load_dataset,
 )
-from convae.errors import check_choice
+from convae.base.errors import check_choice
 
 
 def test_a_known_name_passes():

@@ -15,7 +15,7 @@ from convae import (
     load_checkpoint,
     save_checkpoint,
 )
-from convae.checkpoint import FORMAT, to_bytes
+from convae.nn.checkpoint import FORMAT, to_bytes
 
 META = {
     "dataset": "mnist",

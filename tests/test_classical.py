@@ -7,10 +7,16 @@ import pytest
 import torch
 
 from convae import Noise, evaluate, load_dataset
-from convae import tuning as tuning_module
-from convae.denoise import CLASSICAL_FILTERS, Filtered, classical_sweep, nlm_filter, tv_filter
-from convae.metrics import psnr_per_image
-from convae.tuning import TUNE_IMAGES, choose_strength, classical_outputs, tuned_strengths
+from convae.measuring import tuning as tuning_module
+from convae.measuring.denoise import (
+    CLASSICAL_FILTERS,
+    Filtered,
+    classical_sweep,
+    nlm_filter,
+    tv_filter,
+)
+from convae.measuring.metrics import psnr_per_image
+from convae.measuring.tuning import TUNE_IMAGES, choose_strength, classical_outputs, tuned_strengths
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +87,7 @@ def test_strengths_are_chosen_on_training_images_never_on_test_images(monkeypatc
         seen.append(name)
         return real(name, train=True, root=root)
 
-    monkeypatch.setattr("convae.data.load_dataset", only_training)
+    monkeypatch.setattr("convae.data.datasets.load_dataset", only_training)
     first = tuned_strengths("mnist", Noise("gaussian", 0.5))
     assert seen == ["mnist"] and set(first) == set(CLASSICAL_FILTERS)
     train = real("mnist", train=True).floats(slice(0, TUNE_IMAGES))
@@ -134,7 +140,7 @@ def test_without_a_shipped_table_a_page_searches_at_most_once_per_slider_level(
 ):
     """A checkpoint folder with no index: strengths are searched, at the nearest slider
     level, so a level typed into a link (0.123, 0.1234, ...) adds no search of its own."""
-    from convae.tuning import strengths_for
+    from convae.measuring.tuning import strengths_for
 
     monkeypatch.setenv("CONVAE_CHECKPOINT_DIR", str(tmp_path))
     tuning_module._tuned.cache_clear()

@@ -1,5 +1,5 @@
-"""The browser-less load generator (``scripts/classroom_load.py`` on
-``scripts/streamlit_client.py``): its pure parts without a server (percentiles, the
+"""The browser-less load generator (``benchmarks/classroom_load.py`` on
+``benchmarks/streamlit_client.py``): its pure parts without a server (percentiles, the
 loopback guard, what the deltas say, which run answers a request, the trainer's state
 read from the page), then a real server (the ``app_server`` fixture): a slider's new
 value reaches the app and brings new images, and a short classroom run with a trainer

@@ -11,7 +11,7 @@ from cifar_files import CIFAR_BATCHES, CIFAR_CLASSES, make_cifar, write_fake_cif
 from support import copy_mnist, tree_snapshot
 
 from convae import DatasetError, ModelConfig, TrainConfig, build_model, load_dataset, train
-from convae.data import clear_cache, dataset_names, source_root
+from convae.data.datasets import clear_cache, dataset_names, source_root
 
 MNIST_FILES = [
     "train-images-idx3-ubyte.gz",
@@ -129,16 +129,16 @@ def test_images_are_held_in_memory_once_whether_decoded_or_kept(data_root, own_c
     the decode kept in the cache is mapped from disk, so it is copied into memory (a
     training's random reads over the mapped pages were slower), and changing the loaded
     images leaves the kept file alone."""
-    import convae.data
+    import convae.data.datasets
 
-    read = convae.data.read_idx_cached
+    read = convae.data.datasets.read_idx_cached
     arrays: list[np.ndarray] = []
 
     def reading(path, cache):
         arrays.append(read(path, cache))
         return arrays[-1]
 
-    monkeypatch.setattr(convae.data, "read_idx_cached", reading)
+    monkeypatch.setattr(convae.data.datasets, "read_idx_cached", reading)
     decoded = load_dataset("mnist", train=False, root=data_root)
     assert not isinstance(arrays[0], np.memmap)
     assert decoded.images.data_ptr() == arrays[0].ctypes.data
@@ -288,7 +288,7 @@ def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(
 ):
     """The embedded default: MNIST ships with the package; an empty data folder (or none)
     falls back to it, and nothing is written next to the bundled files."""
-    from convae.data import BUNDLED_DIR
+    from convae.data.datasets import BUNDLED_DIR
 
     monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "empty"))
     before = tree_snapshot(BUNDLED_DIR)
@@ -309,7 +309,7 @@ def test_mnist_needs_no_data_folder_and_its_bundled_files_stay_unchanged(
 def test_on_disk_says_which_datasets_load_without_a_download(
     data_root, fashion_root, tmp_path, monkeypatch
 ):
-    from convae.data import on_disk
+    from convae.data.datasets import on_disk
 
     monkeypatch.setenv("CONVAE_DATA_DIR", str(data_root))
     assert on_disk("mnist") and on_disk("fashion-mnist")
@@ -340,7 +340,7 @@ def write_png_cifar(root: Path) -> dict[str, np.ndarray]:
 def test_cifar10_is_read_pixel_exact_from_its_png_copy_where_the_archive_is_absent(
     tmp_path, monkeypatch
 ):
-    from convae.data import on_disk
+    from convae.data.datasets import on_disk
 
     written = write_png_cifar(tmp_path / "data")
     monkeypatch.setenv("CONVAE_DATA_DIR", str(tmp_path / "data"))

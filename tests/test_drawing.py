@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from convae.drawing import (
+from convae.data.drawing import (
     MAX_SIDE,
     PNG_DATA_URL,
     DrawingError,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from convae import ARCHITECTURES, ModelConfig, build_model
-from convae.fast_path import fast_forward
+from convae.nn.fast_path import fast_forward
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 
@@ -48,7 +48,7 @@ def test_same_outputs_when_measuring(arch, shape):
 
 
 def test_the_measuring_pool_gives_max_pools_values_ties_and_nans_included():
-    from convae.fast_path import _pooling
+    from convae.nn.fast_path import _pooling
 
     pool = nn.MaxPool2d(2)
     step = _pooling(pool)
@@ -88,7 +88,7 @@ def test_other_models_are_called_as_they_are():
 
 
 def test_an_in_place_relu_after_the_first_layer_trains():
-    from convae.models import Autoencoder
+    from convae.nn.models import Autoencoder
 
     encoder = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(inplace=True))
     decoder = nn.Sequential(nn.Conv2d(4, 1, 3, padding=1), nn.Sigmoid())

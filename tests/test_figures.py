@@ -5,19 +5,18 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from convae.denoise import Sweep
+from convae.data.grids import image_grid, upscale
 from convae.figures import (
     fit_scale,
     heatmap_grid,
-    image_grid,
     latent_figure,
     layer_strip,
     loss_figure,
     normalise,
     sweep_figure,
-    upscale,
 )
-from convae.latent import pca_2d
+from convae.measuring.denoise import Sweep
+from convae.measuring.latent import pca_2d
 
 
 def test_image_grid_enlarges_with_crisp_pixels_and_white_lines():

@@ -9,7 +9,7 @@ import torch
 
 from convae import ARCHITECTURES, ModelConfig, build_model
 from convae.figures import histogram_figure, kernel_figure
-from convae.filters import filter_layers, rgb_kernels, shared_limit, weight_histogram
+from convae.measuring.filters import filter_layers, rgb_kernels, shared_limit, weight_histogram
 
 MNIST = (1, 28, 28)
 CIFAR = (3, 32, 32)

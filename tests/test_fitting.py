@@ -1,4 +1,4 @@
-"""convae.fitting: build, train, measure and describe a model in one call."""
+"""convae.classroom.fitting: build, train, measure and describe a model in one call."""
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ from convae import (
     initial_model,
     train,
 )
-from convae.fitting import measured_noises
+from convae.classroom.fitting import measured_noises
 
 CPU = "cpu"  # same device every run, so equal seeds give bit-equal weights
 

@@ -26,9 +26,9 @@ from convae import (
     load_dataset,
     train,
 )
-from convae.data import clear_cache
-from convae.folders import FolderLimits, disk_tree, load_tree
-from convae.zip_folder import ZipLimits, load_zip
+from convae.data.datasets import clear_cache
+from convae.data.folders import FolderLimits, disk_tree, load_tree
+from convae.data.zip_folder import ZipLimits, load_zip
 
 
 @pytest.fixture(autouse=True)

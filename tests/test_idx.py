@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from convae.data import load_dataset, torchvision_dataset
-from convae.idx import IdxError, parse_idx, read_idx, read_idx_cached
+from convae.data.datasets import load_dataset, torchvision_dataset
+from convae.data.idx import IdxError, parse_idx, read_idx, read_idx_cached
 
 
 def idx_bytes(array: np.ndarray, kind: int = 0x08) -> bytes:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from convae.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, image_to_tensor
+from convae.data.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, image_to_tensor
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 

@@ -1,4 +1,4 @@
-"""convae.jobs.TrainingJob: background training observed through snapshots."""
+"""convae.classroom.jobs.TrainingJob: background training observed through snapshots."""
 
 import os
 import signal
@@ -10,7 +10,7 @@ import torch
 from support import wait_until
 
 from convae import ConvaeError, ModelConfig, TrainConfig, build_model
-from convae.jobs import MAX_CURVE_POINTS, TrainingJob, _curve
+from convae.classroom.jobs import MAX_CURVE_POINTS, TrainingJob, _curve
 
 
 def images(n=96, seed=0):

@@ -8,7 +8,7 @@ import torch
 
 from convae import ModelConfig, build_model
 from convae.figures import framed, latent_figure, map_click
-from convae.latent import (
+from convae.measuring.latent import (
     cell_counts,
     code_map,
     decode_points,

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from convae import ModelConfig, Noise, build_model, evaluate, image_metrics, reconstruct
-from convae.metrics import psnr_per_image, ssim_per_image
+from convae.measuring.metrics import psnr_per_image, ssim_per_image
 
 FIELDS = ("mse", "psnr", "ssim")
 NOISY_FIELDS = ("noisy_mse", "noisy_psnr", "noisy_ssim")

@@ -8,8 +8,8 @@ import torch
 
 from convae import ModelConfig, Noise, build_model
 from convae.figures import error_histogram, roc_figure
-from convae.metrics import mse_per_image
-from convae.outliers import (
+from convae.measuring.metrics import mse_per_image
+from convae.measuring.outliers import (
     detection_at,
     random_images,
     reconstruction_errors,

@@ -9,7 +9,7 @@ import torch
 
 from convae import Noise, evaluate, load_dataset
 from convae.cli import main
-from convae.pca import fit_pca, pca_for
+from convae.measuring.pca import fit_pca, pca_for
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_eval_pca_mistakes_end_in_one_line(capsys, args, message):
 
 def test_the_noise_sweep_measures_pca_beside_the_model():
     from convae import ModelConfig, build_model
-    from convae.denoise import noise_sweep
+    from convae.measuring.denoise import noise_sweep
 
     images = load_dataset("mnist", train=False).floats(slice(0, 64))
     model = build_model(ModelConfig("conv-upsample"), seed=0)

@@ -1,4 +1,4 @@
-"""convae.queue.TrainingQueue: first come, first served, a few at a time, nobody lost."""
+"""convae.classroom.queue.TrainingQueue: first come, first served, a few at a time, nobody lost."""
 
 import threading
 import time
@@ -8,8 +8,8 @@ import torch
 from support import wait_until
 
 from convae import ConvaeError, ModelConfig, TrainConfig, build_model
-from convae.jobs import TrainingJob
-from convae.queue import (
+from convae.classroom.jobs import TrainingJob
+from convae.classroom.queue import (
     AlreadyQueuedError,
     QueueFullError,
     TrainingQueue,

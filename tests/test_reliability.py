@@ -39,10 +39,11 @@ from PIL import Image
 from support import wait_until
 
 from convae import CheckpointError, ModelConfig, TrainConfig, build_model, load_checkpoint
-from convae.checkpoint import FORMAT, MAX_BYTES, remove_stale_temporaries
-from convae.images import ImageError, image_to_tensor
-from convae.jobs import TrainingJob
-from convae.queue import TrainingQueue
+from convae.base.files import remove_stale_temporaries
+from convae.classroom.jobs import TrainingJob
+from convae.classroom.queue import TrainingQueue
+from convae.data.images import ImageError, image_to_tensor
+from convae.nn.checkpoint import FORMAT, MAX_BYTES
 
 
 # ================================================================ 1. uploaded checkpoints
@@ -105,7 +106,7 @@ def test_absurd_model_settings_are_a_checkpoint_error_not_a_crash(model):
 MEMORY_PROBE = r"""
 import json, resource, sys
 from convae import load_checkpoint, CheckpointError
-from convae.images import image_to_tensor, ImageError
+from convae.data.images import image_to_tensor, ImageError
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out = {}
@@ -300,7 +301,7 @@ import os, sys
 import torch
 torch.set_num_threads(1)  # the forked children then never touch an OpenMP pool
 from convae import ModelConfig, build_model
-from convae.checkpoint import save_checkpoint
+from convae.nn.checkpoint import save_checkpoint
 path = sys.argv[1]
 models = [build_model(ModelConfig(a), seed=0) for a in ("conv-upsample", "linear")]
 pad = b"\0" * 1_000_000  # a longer write: more kills land in the middle of one

@@ -14,16 +14,16 @@ from hostile import MNIST_FILE, good_images, hostile_checkpoints, hostile_images
 from support import app_environment, copy_mnist, new_app, tree_snapshot
 
 from convae import ModelConfig, build_model
-from convae.checkpoint import to_bytes
-from convae.jobs import TrainingJob
+from convae.classroom.jobs import TrainingJob
+from convae.nn.checkpoint import to_bytes
 
 
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory, data_root):
     """MNIST, a checkpoint folder with one quick model (untrained weights are a valid
     checkpoint), and CONVAE_DEBUG so that any bug the app catches is re-raised."""
-    from convae.checkpoint import save_checkpoint
-    from convae.zoo import write_index
+    from convae.nn.checkpoint import save_checkpoint
+    from convae.nn.zoo import write_index
 
     folder = tmp_path_factory.mktemp("checkpoints")
     model = build_model(ModelConfig("conv-upsample"), seed=0)

@@ -11,7 +11,8 @@ import pytest
 from support import REPO as ROOT
 
 from convae import Noise, load_checkpoint, load_dataset
-from convae.denoise import (
+from convae.data.noise import NOISE_KINDS
+from convae.measuring.denoise import (
     CLASSICAL_FILTERS,
     SWEEP_IMAGES,
     SWEEP_LEVELS,
@@ -19,12 +20,11 @@ from convae.denoise import (
     Filtered,
     classical_sweep,
 )
-from convae.metrics import evaluate, evaluate_model_on
-from convae.models import ARCHITECTURES
-from convae.noise import NOISE_KINDS
-from convae.pca import pca_for
-from convae.tuning import LEVELS, classical_sweep_for, strengths_for, tuned_strengths
-from convae.zoo import read_baselines, read_index
+from convae.measuring.metrics import evaluate, evaluate_model_on
+from convae.measuring.pca import pca_for
+from convae.measuring.tuning import LEVELS, classical_sweep_for, strengths_for, tuned_strengths
+from convae.nn.models import ARCHITECTURES
+from convae.nn.zoo import read_baselines, read_index
 
 CHECKPOINTS = ROOT / "checkpoints"
 ENTRIES = read_index(CHECKPOINTS)
@@ -194,7 +194,7 @@ def test_the_published_tables_are_the_index(retraining_script):
     }
     for name, table in tables.items():
         block = f"<!-- {name}:start -->\n{table}\n<!-- {name}:end -->"
-        for readme in (ROOT / "README.md", CHECKPOINTS / "README.md"):
+        for readme in (ROOT / "docs" / "models.md", CHECKPOINTS / "README.md"):
             assert block in readme.read_text(), (
                 f"{readme} is out of date: run python scripts/train_checkpoints.py --tables-only"
             )
@@ -254,7 +254,7 @@ def test_the_shipped_strengths_cover_the_slider_and_are_those_searched(
     def no_data(*args, **kwargs):
         raise AssertionError("a shipped strength needs no search")
 
-    monkeypatch.setattr("convae.data.load_dataset", no_data)
+    monkeypatch.setattr("convae.data.datasets.load_dataset", no_data)
     level = 0.05 * 7  # as a slider sends it: 0.35000000000000003
     assert strengths_for(dataset, Noise("gaussian", level)) == table["gaussian:0.35"]
     # a level typed into a link takes the nearest shipped level's: no search
@@ -289,7 +289,7 @@ def test_the_shipped_noise_sweeps_are_the_classical_filters_measured_again(
     def no_data(*args, **kwargs):
         raise AssertionError("a shipped sweep needs no measuring")
 
-    monkeypatch.setattr("convae.data.load_dataset", no_data)
+    monkeypatch.setattr("convae.data.datasets.load_dataset", no_data)
     assert classical_sweep_for(dataset, "mask").psnr == sweeps["mask"]["psnr"]
 
 

@@ -1,6 +1,6 @@
 """convae's SSIM (banded matrix products) gives torchmetrics' numbers.
 
-convae.metrics.ssim_per_image replaced torchmetrics' grouped 2-D convolution, the
+convae.measuring.metrics.ssim_per_image replaced torchmetrics' grouped 2-D convolution, the
 single largest cost of the app under load (the Denoise page's noise sweep), with two
 matrix products (the reflect padding folded into them); every SSIM the app and the CLI
 report must stay the same.
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure as reference
 
-from convae.metrics import ssim_per_image
+from convae.measuring.metrics import ssim_per_image
 
 
 def pairs():

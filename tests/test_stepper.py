@@ -1,4 +1,4 @@
-"""convae.stepper: training one optimizer step at a time, as train() does."""
+"""convae.classroom.stepper: training one optimizer step at a time, as train() does."""
 
 import dataclasses
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from convae import ModelConfig, TrainConfig, build_model, train
-from convae.filters import filter_layers
-from convae.stepper import FRAME, Stepper, filter_change_images, watched_filter
+from convae.classroom.stepper import FRAME, Stepper, filter_change_images, watched_filter
+from convae.measuring.filters import filter_layers
 
 
 def blobs(n: int) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""convae.store: saving a user's model under a name typed into the app."""
+"""convae.classroom.store: saving a user's model under a name typed into the app."""
 
 import json
 
 import pytest
 
 from convae import ConvaeError, ModelConfig, build_model, load_checkpoint
-from convae.store import safe_name, save_user_model
+from convae.classroom.store import safe_name, save_user_model
 
 
 @pytest.mark.parametrize(

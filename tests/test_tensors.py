@@ -1,10 +1,10 @@
-"""convae.tensors: the eval-mode context and the uint8 -> float conversion."""
+"""convae.base.tensors: the eval-mode context and the uint8 -> float conversion."""
 
 import pytest
 import torch
 from torch import nn
 
-from convae.tensors import eval_mode, to_unit_float
+from convae.base.tensors import eval_mode, to_unit_float
 
 
 def batch_norm_model() -> nn.Module:

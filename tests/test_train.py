@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from convae import ModelConfig, TrainConfig, build_model, train
-from convae.trainer import evaluate_loss as mean_loss
+from convae.nn.trainer import evaluate_loss as mean_loss
 
 CPU = "cpu"  # same device every run, so equal seeds give bit-equal weights
 
@@ -109,7 +109,7 @@ def test_callbacks_receive_sensible_progress(data):
 
 
 def test_resolve_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
-    from convae.trainer import resolve_device
+    from convae.nn.trainer import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device().type == "cuda"
@@ -195,7 +195,7 @@ def test_cosine_schedule_shrinks_the_steps_towards_the_end(data):
 
 def _rates(cfg, total_steps):
     """The learning rates of a run of ``total_steps`` at 0.1, or None for a constant one."""
-    from convae.trainer import lr_schedule
+    from convae.nn.trainer import lr_schedule
 
     factor = lr_schedule(cfg, total_steps)
     return None if factor is None else [0.1 * factor(step) for step in range(total_steps)]
@@ -219,7 +219,7 @@ def test_warmup_takes_at_most_a_tenth_of_the_run():
 
 
 def test_the_warmup_is_the_architectures_own_unless_the_settings_name_one():
-    from convae.trainer import with_architecture_defaults
+    from convae.nn.trainer import with_architecture_defaults
 
     assert with_architecture_defaults(TrainConfig(), "conv-upsample").warmup == 50
     assert with_architecture_defaults(TrainConfig(), "conv-bn").warmup == 0
@@ -242,7 +242,7 @@ def test_unknown_schedule_is_refused():
 
 
 def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(monkeypatch):
-    train_module = importlib.import_module("convae.trainer")
+    train_module = importlib.import_module("convae.nn.trainer")
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(train_module, "_cpu_has_native_bf16", lambda: True)
     assert train_module.autocast_dtype("auto", cpu) is torch.bfloat16

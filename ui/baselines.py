@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from convae import ConvaeError, Noise, evaluate
-from convae.models import ARCHITECTURES
+from convae.nn.models import ARCHITECTURES
 
 from . import catalogue, state
 from .catalogue import ModelRef

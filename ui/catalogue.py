@@ -27,10 +27,10 @@ from convae import (
     build_model,
     load_checkpoint,
 )
-from convae.checkpoint import to_bytes
-from convae.data import DATASETS
-from convae.pca import PCAModel, fit_pca, pca_for
-from convae.zoo import checkpoint_dir, read_index
+from convae.data.datasets import DATASETS
+from convae.measuring.pca import PCAModel, fit_pca, pca_for
+from convae.nn.checkpoint import to_bytes
+from convae.nn.zoo import checkpoint_dir, read_index
 
 from . import own_images
 

@@ -1,6 +1,6 @@
 """The class challenge's UI glue: the board's store, submitting, and the teacher's key.
 
-Submitting puts a :class:`convae.submission.Submission` into the server's training queue
+Submitting puts a :class:`convae.classroom.submission.Submission` into the server's training queue
 (:func:`ui.state.training_queue`), so that a class submitting at once waits in line; a
 session may submit :data:`SUBMISSIONS_PER_MINUTE` times a minute.
 
@@ -24,11 +24,11 @@ from typing import Any
 import streamlit as st
 
 from convae import Autoencoder, ConvaeError, load_checkpoint
-from convae.board_store import BoardError, BoardStore, Listed, shared_store
-from convae.challenge import MAX_NICKNAME, SHOWN_IMAGES
-from convae.checkpoint import to_bytes
-from convae.queue import AlreadyQueuedError
-from convae.submission import Submission
+from convae.classroom.board_store import BoardError, BoardStore, Listed, shared_store
+from convae.classroom.challenge import MAX_NICKNAME, SHOWN_IMAGES
+from convae.classroom.queue import AlreadyQueuedError
+from convae.classroom.submission import Submission
+from convae.nn.checkpoint import to_bytes
 
 from . import state
 

@@ -1,5 +1,5 @@
 """Your own images: a zipped image folder, uploaded in the sidebar, becomes a dataset for
-this session only (:mod:`convae.zip_folder` reads it safely, in memory).
+this session only (:mod:`convae.data.zip_folder` reads it safely, in memory).
 
 Such a dataset is named ``upload:<hash of the zip>``: the same zip is the same dataset
 whoever uploads it, so caches keyed by its name are right across sessions, while its
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from convae import DatasetError, ImageSet
-from convae.zip_folder import ZipLimits, load_zip
+from convae.data.zip_folder import ZipLimits, load_zip
 
 PREFIX = "upload:"
 LIMITS = ZipLimits()

@@ -7,7 +7,7 @@ while a mouse hovers over the pad, so a phone or a tablet would never see it: th
 buttons under the pad undo the last stroke and clear it for every pointer. They hand
 the pad a new starting drawing (its strokes but the last, or none); the pad draws it
 and sends its picture back, as after a stroke. The pixels come back as a PNG, which is
-checked like any other upload before it is decoded (:func:`convae.drawing.read_png`).
+checked like any other upload before it is decoded (:func:`convae.data.drawing.read_png`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
-from convae.drawing import DrawingError, box_for, drawing_to_input, read_png
+from convae.data.drawing import DrawingError, box_for, drawing_to_input, read_png
 
-from . import widgets
+from .pictures import picture
 
 MAX_STROKES = 1000  # more strokes than this in a 280-pixel pad are not a drawing
 SIZE = 280  # pixels on screen: 10x a 28x28 field, and narrower than a phone
@@ -121,5 +121,5 @@ def draw_pad(key: str, dataset: str, shape: tuple[int, int, int]) -> torch.Tenso
         if x is None:
             st.info("The pad is empty: draw a digit on it.", icon=":material/draw:")
             return None
-        widgets.picture(x[None], f"what the model gets ({h}x{w})", scale=5)
+        picture(x[None], f"what the model gets ({h}x{w})", scale=5)
     return x

@@ -7,8 +7,8 @@ import logging
 import streamlit as st
 
 from convae import ARCHITECTURES, ConvaeError, load_checkpoint
-from convae.jobs import TrainingJob
-from convae.layers import compression
+from convae.classroom.jobs import TrainingJob
+from convae.nn.layers import compression
 
 from . import catalogue, layout, links, own_images, state
 from .errors import guarded

@@ -3,7 +3,7 @@
 Session state is initialised in one place, :func:`init_state`, called by ``app.py`` on
 every run. Datasets are loaded once per server with ``st.cache_resource``. The pages see
 a test split without the images held out for the class challenges
-(:func:`convae.challenge.held_out_indices`): nobody can look at or tune on them. Models a
+(:func:`convae.classroom.challenge.held_out_indices`): nobody can look at or tune on them. Models a
 user trains or uploads live in that user's session only; which models exist and how
 they load is :mod:`ui.catalogue`'s.
 """
@@ -23,11 +23,12 @@ import torch
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset, worker
-from convae.challenge import held_out_indices, public_indices
-from convae.data import source_root
-from convae.jobs import TrainingJob
-from convae.queue import Place, TrainingQueue, queue_from_env
+from convae import Autoencoder, CheckpointError, DatasetError, ImageSet, load_dataset
+from convae.classroom import worker
+from convae.classroom.challenge import held_out_indices, public_indices
+from convae.classroom.jobs import TrainingJob
+from convae.classroom.queue import Place, TrainingQueue, queue_from_env
+from convae.data.datasets import source_root
 
 from . import catalogue, own_images
 from .catalogue import DEFAULT_ARCH, ModelRef, freeze, resolve
@@ -52,7 +53,7 @@ def init_state() -> None:
         "next_model_no": 1,
         "job": None,  # the TrainingJob of this session, if any
         "job_adopted": False,  # its model was added to session_models
-        "stepper": None,  # the Train page's step-by-step model (convae.stepper.Stepper)
+        "stepper": None,  # the Train page's step-by-step model (convae.classroom.stepper.Stepper)
         "stepper_last": None,  # the Step it took last
         "pending_select": None,  # (dataset, arch, model_id) to apply before the sidebar
         "upload_message": None,  # (level, text) about the last checkpoint upload
@@ -62,7 +63,7 @@ def init_state() -> None:
         "own_datasets": {},  # id -> ui.own_images.OwnDataset: a zip of pictures uploaded here
         "own_upload_seen": None,  # file id of the last zip read (each is read once)
         "own_upload_message": None,  # (level, text) about the last zip upload
-        "submissions": [],  # this session's challenge submissions (convae.submission)
+        "submissions": [],  # this session's challenge submissions (convae.classroom.submission)
     }
     for key, value in defaults.items():
         if key not in st.session_state:

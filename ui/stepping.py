@@ -1,6 +1,6 @@
 """The Train page's step-by-step mode: one optimizer step per click, or slow motion.
 
-The stepper (:class:`convae.stepper.Stepper`) trains in the script thread: one step on one
+The stepper (:class:`convae.classroom.stepper.Stepper`) trains in the script thread: one step on one
 batch takes milliseconds, so it needs no background job and no queue.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import streamlit as st
 
 from convae import TrainConfig
+from convae.classroom.fitting import initial_model
+from convae.classroom.stepper import Step, Stepper, filter_change_images
 from convae.figures import loss_figure
-from convae.filters import filter_layers
-from convae.fitting import initial_model
-from convae.stepper import Step, Stepper, filter_change_images
+from convae.measuring.filters import filter_layers
 
-from . import layout, state, widgets
+from . import layout, pictures, state, widgets
 from .errors import guarded
 
 SHOWN = 8  # images of the batch shown
@@ -124,7 +124,7 @@ def _show(stepper: Stepper, last: Step) -> None:
         ("before", "after", f"the change (its own scale: largest {largest:.2g})"),
         strict=True,
     ):
-        widgets.picture(images, caption, scale=scale, nrow=nrow, where=column)
+        pictures.picture(images, caption, scale=scale, nrow=nrow, where=column)
     st.caption(
         "Mid-grey is 0, white positive, black negative; one tile per input channel, "
         "framed in dark grey."

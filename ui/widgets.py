@@ -8,12 +8,13 @@ import streamlit as st
 import torch
 
 from convae import ImageSet, Noise
-from convae.figures import fit_scale, image_grid
-from convae.images import ImageError, image_to_tensor
-from convae.noise import NOISE_KINDS
+from convae.data.images import ImageError, image_to_tensor
+from convae.data.noise import NOISE_KINDS
+from convae.figures import fit_scale
 
 from . import layout
 from .links import URL
+from .pictures import picture
 
 NOISE_LABELS = {
     "gaussian": "Gaussian (grain)",
@@ -48,7 +49,7 @@ def pick_images(
         help="Which test images to work on (never seen in training).",
     )
     if source == SOURCES[4]:
-        from .pad import draw_pad  # the pad imports this module's picture()
+        from .pad import draw_pad  # the pad's component loads only where it is shown
 
         drawn = draw_pad(f"{key}_pad", test.name, test.shape)
         return None if drawn is None else Picked(drawn[None], ["drawing"], "your drawing")
@@ -174,27 +175,6 @@ def noise_controls(
     return Noise(kind, level if kind != "none" else 0.0), noise_seed
 
 
-def picture(
-    images: torch.Tensor,
-    caption: str | None = None,
-    scale: int = 4,
-    nrow: int | None = None,
-    where=None,
-) -> None:
-    """Show a batch as one crisp picture, each image enlarged ``scale`` times.
-
-    The picture is sent at one pixel per image pixel (grey when the images are) and the
-    browser enlarges it without smoothing (``image-rendering: pixelated``, in
-    :mod:`ui.layout`): encoding the enlarged RGB picture cost a class's server 25 times
-    more. PNG, never JPEG: JPEG's 8x8 blocks would add artifacts of their own (exactly
-    what the Compare page asks people to look for).
-    """
-    grid = image_grid(images, nrow=nrow, scale=1, padding=1)
-    if images.shape[1] == 1:
-        grid = grid[:, :, 0]  # make_grid repeats grey into RGB; one channel suffices
-    (where or st).image(grid, caption=caption, width=grid.shape[1] * scale, output_format="PNG")
-
-
 def image_row(
     label: str,
     images: torch.Tensor,
@@ -215,8 +195,8 @@ def image_row(
 
 def code_as_images(code: torch.Tensor) -> torch.Tensor:
     """One image's code (C, H, W) or (N,) as grey tiles in [0, 1] for display."""
-    from convae.activations import activation_maps
     from convae.figures import normalise
+    from convae.measuring.activations import activation_maps
 
     maps = activation_maps(code).nan_to_num(0.0)
     return normalise(maps.unsqueeze(1))
