@@ -9,7 +9,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets import CIFAR10
 
 CIFAR_CLASSES = [
     "airplane",
@@ -64,6 +63,8 @@ def make_cifar(root: Path, per_batch: int = 20) -> dict:
 
 def write_fake_cifar(root: Path, monkeypatch) -> dict:
     """Write a tiny CIFAR-10 under ``root`` and make torchvision expect its checksums."""
+    from torchvision.datasets import CIFAR10  # here: importing torchvision costs a second
+
     batches = make_cifar(root)
     folder = root / "cifar-10-batches-py"
     monkeypatch.setattr(CIFAR10, "train_list", [[n, md5(folder / n)] for n in CIFAR_BATCHES[:5]])

@@ -38,10 +38,32 @@ CHROMIUM_ARGS = [
 ]
 
 
+# What makes a test `slow` (left out of the fast tier, `pytest -m "not slow"`): a real
+# browser, a real app server, nginx in front of replicas, a PostgreSQL server. Marked here
+# by the fixtures it uses, so a new test of that kind is slow without anyone remembering;
+# long trainings and full-test-set measurements carry @pytest.mark.slow themselves.
+SERVER_FIXTURES = {"browser", "app_server", "front", "postgres_url"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        values = params.params.values() if params is not None else ()
+        on_postgres = any(isinstance(v, str) and v == "postgresql" for v in values)
+        if on_postgres or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
-    """A session-wide cache folder instead of the user's."""
-    cache = tmp_path_factory.mktemp("convae-cache")
+    """A cache folder for this test run instead of the user's, shared by the run's
+    workers: a dataset decoded by one of them (CIFAR-10's 60,000 PNGs) is read by the
+    other, as by a class server's replicas."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' folders share a parent
+        cache = tmp_path_factory.getbasetemp().parent / "convae-cache"
+        cache.mkdir(exist_ok=True)
+    else:
+        cache = tmp_path_factory.mktemp("convae-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CONVAE_CACHE_DIR", str(cache))
         yield cache

@@ -344,6 +344,7 @@ def test_train_tiny_run_becomes_the_current_model_and_can_be_saved(checkpoints):
     saved.unlink()
 
 
+@pytest.mark.slow
 def test_train_a_blind_denoiser_on_every_level_up_to_the_slider(checkpoints):
     at = new_app("app_pages/train.py")
     assert at.checkbox(key="train_noise_blind").disabled  # no noise, nothing to spread

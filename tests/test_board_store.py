@@ -183,6 +183,7 @@ def writer(backend, stage: str, nickname: str, count: int = 1) -> subprocess.Pop
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["weights", "transaction"])
 def test_a_submission_killed_half_way_leaves_no_entry_and_the_board_intact(backend, store, stage):
     kept = store.add_entry("mnist-196", "Ada", result(25.0), b"already on the board")
@@ -206,6 +207,7 @@ def test_a_submission_killed_half_way_leaves_no_entry_and_the_board_intact(backe
     assert [r.entry.nickname for r in store.board("mnist-196")[1]] == ["Ada", "Grace"]
 
 
+@pytest.mark.slow
 def test_two_processes_submitting_at_once_both_land_on_one_board(backend, store):
     procs = [writer(backend, "plain", name, count=8) for name in ("Left", "Right")]
     for proc in procs:

@@ -237,6 +237,7 @@ def test_a_submission_is_measured_in_a_worker_process_and_put_on_the_board(
         store.close()
 
 
+@pytest.mark.slow
 def test_a_flood_of_submissions_queues_and_every_one_lands(tmp_path):
     store = BoardStore(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "w")
     queue = TrainingQueue(max_running=4, max_waiting=40, drop_after_s=0.5)

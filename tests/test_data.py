@@ -1,6 +1,7 @@
 import io
 import re
 import stat
+import time
 import urllib.request
 from pathlib import Path
 
@@ -404,3 +405,39 @@ def test_the_png_copy_comes_shuffled_so_the_first_images_sample_every_class(tmp_
     clear_cache()
     assert torch.equal(load_dataset("cifar10", train=True).labels, first)  # the same order
     clear_cache()
+
+
+def _decode_split_counting(split: str, cache: str, count: str) -> None:
+    """In a forked child: load a PNG split, noting in ``count`` each decode it made."""
+    from convae.data import png_folder
+
+    decode_files = png_folder.decode_files
+
+    def counting(*args, **kwargs):
+        with open(count, "a") as f:
+            f.write("decoded\n")
+        time.sleep(0.5)  # long enough for the other process to arrive meanwhile
+        return decode_files(*args, **kwargs)
+
+    png_folder.decode_files = counting
+    png_folder.load_png_split(Path(split), (3, 32, 32), Path(cache))
+
+
+def test_two_processes_wanting_the_same_split_decode_it_once(tmp_path):
+    """The second replica of a class server (or test worker) waits for the first one's
+    decoded file instead of decoding the same pictures beside it."""
+    import multiprocessing
+
+    write_png_cifar(tmp_path / "data")
+    split = tmp_path / "data" / "CIFAR10-png" / "train"
+    count = tmp_path / "decodes.txt"
+    ctx = multiprocessing.get_context("fork")
+    args = (str(split), str(tmp_path / "cache"), str(count))
+    children = [ctx.Process(target=_decode_split_counting, args=args) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    assert count.read_text().splitlines() == ["decoded"]
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1

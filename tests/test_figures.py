@@ -37,6 +37,19 @@ def test_image_grid_handles_colour_and_rows_and_refuses_other_shapes():
         image_grid(torch.rand(2, 28, 28))
 
 
+@pytest.mark.parametrize(
+    ("shape", "nrow", "padding"),
+    [((1, 1, 5, 4), None, 2), ((1, 3, 5, 4), 3, 1), ((7, 1, 5, 4), 3, 2), ((4, 3, 6, 6), None, 0)],
+)
+def test_image_grid_lays_out_tiles_as_torchvisions_make_grid(shape, nrow, padding):
+    from torchvision.utils import make_grid
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    want = make_grid(x, nrow=nrow or shape[0], padding=padding, pad_value=1.0)
+    want = want.mul(255).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(image_grid(x, nrow=nrow, scale=1, padding=padding), want)
+
+
 def test_upscale_repeats_pixels():
     x = torch.tensor([[[[0.0, 1.0]]]])
     assert upscale(x, 2).tolist() == [[[[0, 0, 1, 1], [0, 0, 1, 1]]]]

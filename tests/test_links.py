@@ -71,6 +71,7 @@ def test_the_lesson_has_a_view_for_each_step():
     }
 
 
+@pytest.mark.slow  # every link of the lesson, each a fresh session: the fast tier has one
 @pytest.mark.parametrize("view", lesson_views())
 def test_every_lesson_view_opens_exactly_as_linked(shipped, view):
     at = open_link(view)

@@ -133,6 +133,7 @@ def test_a_short_job_runs_to_the_end_and_the_next_one_starts_by_itself(queue):
     assert queue.counts() == (0, 0)
 
 
+@pytest.mark.slow
 def test_the_running_limit_holds_for_every_process_sharing_the_slots_folder(tmp_path):
     """Two app processes (here two queues) on one machine share one training slot."""
     one = TrainingQueue(max_running=1, max_waiting=5, slots_dir=tmp_path)

@@ -126,6 +126,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_for_bombs_and_huge_pictures(tmp_path):
     """Fresh process, one high-water mark per input: tiny files must not allocate
     gigabytes, and a real 4000x4000 RGBA picture costs about one decoded copy."""
@@ -321,6 +322,7 @@ for line in sys.stdin:  # one line per round: fork a saver, report its pid
 """
 
 
+@pytest.mark.slow
 def test_a_checkpoint_save_killed_at_random_moments_never_leaves_a_broken_file(
     tmp_path, monkeypatch
 ):

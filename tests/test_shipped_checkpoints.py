@@ -1,4 +1,8 @@
-"""The pretrained models in checkpoints/ load, and reproduce the figures their index states."""
+"""The pretrained models in checkpoints/ load, and reproduce the figures their index states.
+
+The reproductions on full test sets, the searches on training images and the retraining
+script are marked ``slow``: the fast tier checks every file and a small subset.
+"""
 
 from __future__ import annotations
 
@@ -216,6 +220,7 @@ def test_the_baselines_cover_every_code_size_and_denoiser_on_the_full_test_sets(
             assert set(c["metrics"]) == set(c["strengths"]) == set(SIGMAS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(BASELINES))
 def test_the_index_baselines_are_reproduced(dataset, data_env, retraining_script):
     """PCA's figures and the classical filters' (at the strengths chosen again on the
@@ -239,6 +244,7 @@ def test_the_index_baselines_are_reproduced(dataset, data_env, retraining_script
             assert got[key] == pytest.approx(stated[key], rel=1e-5), (name, key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(BASELINES))
 def test_the_shipped_strengths_cover_the_slider_and_are_those_searched(
     dataset, data_env, monkeypatch
@@ -263,6 +269,7 @@ def test_the_shipped_strengths_cover_the_slider_and_are_those_searched(
     assert strengths_for(dataset, Noise()) == table["none"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(BASELINES))
 def test_the_shipped_noise_sweeps_are_the_classical_filters_measured_again(
     dataset, data_env, monkeypatch
@@ -310,6 +317,7 @@ def test_a_test_set_smaller_than_the_shipped_curves_is_measured(data_env):
     assert sweep.psnr != BASELINES["mnist"]["sweeps"]["gaussian"]["psnr"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(BASELINES))
 def test_eval_pca_reproduces_the_index_on_the_full_test_set(dataset, data_env, capsys):
     from convae.cli import main
@@ -350,6 +358,7 @@ def test_one_model_per_dataset_is_checked_exactly():
     assert sorted(e["dataset"] for e in EXACT) == sorted({e["dataset"] for e in ENTRIES})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", EXACT, ids=_id)
 def test_eval_cli_reproduces_the_index_exactly(entry, data_env, capsys):
     """``python -m convae eval FILE --json`` gives the index's figures on the same data:
@@ -366,6 +375,7 @@ def test_eval_cli_reproduces_the_index_exactly(entry, data_env, capsys):
     assert out["latent_size"] == entry["latent_size"] and out["params"] == entry["params"]
 
 
+@pytest.mark.slow
 def test_the_retraining_script_writes_checkpoints_index_and_table(
     retraining_script, data_env, tmp_path, monkeypatch, capsys
 ):

@@ -8,9 +8,17 @@ report must stay the same.
 
 import pytest
 import torch
-from torchmetrics.functional.image import structural_similarity_index_measure as reference
 
 from convae.measuring.metrics import ssim_per_image
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """torchmetrics' SSIM, imported only by these tests (it imports torchvision, which
+    costs every worker a second at collection)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    return structural_similarity_index_measure
 
 
 def pairs():
@@ -29,12 +37,12 @@ def pairs():
 
 
 @pytest.mark.parametrize("name, x_hat, x", list(pairs()), ids=[p[0] for p in pairs()])
-def test_same_numbers_as_torchmetrics(name, x_hat, x):
+def test_same_numbers_as_torchmetrics(reference, name, x_hat, x):
     expected = reference(x_hat, x, data_range=1.0, reduction="none")
     assert torch.allclose(ssim_per_image(x_hat, x), expected, atol=1e-6, rtol=0), name
 
 
-def test_doubles_and_uint8_scaled_inputs_are_measured_as_float():
+def test_doubles_and_uint8_scaled_inputs_are_measured_as_float(reference):
     x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
     y = (x + 0.1).clamp(0, 1)
     expected = reference(y.float(), x.float(), data_range=1.0, reduction="none")

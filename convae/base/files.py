@@ -1,17 +1,26 @@
-"""Writing a file so that readers see all of it or none of it.
+"""Writing a file so that readers see all of it or none of it, and making a cached file
+once however many processes want it.
 
 A save that is killed halfway (a crash, a full disk, a student closing the laptop) must
 never leave a half-written checkpoint, decoded dataset or board file where a reader
-expects a whole one.
+expects a whole one. A slow result kept in the cache folder (a decoded dataset, a
+dataset's PCA) is made by one process while the others wanting it (a class server's
+replicas, the test suite's workers) wait for its file instead of making it beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import torch
 
 STALE_TMP_S = 600  # a save takes well under a second; older temporaries are leftovers
 
@@ -67,3 +76,50 @@ def remove_stale_temporaries(
         except OSError:
             pass  # gone already, or not ours to delete
     return removed
+
+
+@contextlib.contextmanager
+def one_at_a_time(path: Path) -> Iterator[None]:
+    """Held by one thread or process at a time for ``path`` (a lock file beside it).
+    Where no lock can be had (a read-only folder, a file system without locks), it
+    does not wait: each caller then works on its own, as without it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.with_name(f".{path.name}.lock"), "a")
+    except OSError:
+        yield
+        return
+    with lock:
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _load_whole(path: Path) -> dict[str, Any] | None:
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is made again
+            pass
+    return None
+
+
+def kept(path: Path, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The tensors and plain values saved in ``path`` if it is there and whole; else
+    ``make()``, saved there for next time (where the folder can be written). Made once:
+    a second caller waits for the first one's file (:func:`one_at_a_time`)."""
+    found = _load_whole(path)
+    if found is not None:
+        return found
+    with one_at_a_time(path):
+        found = _load_whole(path)  # made meanwhile by the caller we waited for
+        if found is not None:
+            return found
+        made = make()
+        try:  # atomically: a half-written cache file is never read
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            torch.save(made, tmp)
+            tmp.replace(path)
+        except OSError:
+            pass  # no cache: made again next time
+        return made

@@ -16,14 +16,15 @@ files are decoded again.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from convae.base.errors import DatasetError
+from convae.base.files import kept
 from convae.data.images import ImageError, decode_image, probe_image
 
 Decoded = tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]  # images, labels, classes
@@ -98,22 +99,14 @@ def cache_key(split: Path, files: Iterable[Path], *extra: str) -> str:
 
 def cached(path: Path, make: Callable[[], Decoded]) -> Decoded:
     """The split saved in ``path`` if it is there and whole, else ``make()`` (saved for
-    next time where the cache folder can be written)."""
-    if path.is_file():
-        try:
-            saved = torch.load(path, weights_only=True)
-            return saved["images"], saved["labels"], tuple(saved["classes"])
-        except Exception:  # a damaged cache file is decoded again
-            pass
-    images, labels, classes = make()
-    try:  # atomically: a half-written cache file is never read
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        torch.save({"images": images, "labels": labels, "classes": list(classes)}, tmp)
-        tmp.replace(path)
-    except OSError:
-        pass  # no cache: decoded again next time
-    return images, labels, classes
+    next time where the cache folder can be written; made by one process at a time)."""
+
+    def as_dict() -> dict[str, Any]:
+        images, labels, classes = make()
+        return {"images": images, "labels": labels, "classes": list(classes)}
+
+    saved = kept(path, as_dict)
+    return saved["images"], saved["labels"], tuple(saved["classes"])
 
 
 def _listing(split: Path) -> tuple[list[str], list[tuple[int, Path]]]:
