@@ -57,6 +57,7 @@ def test_a_parameter_without_a_gradient_is_left_as_it_is():
     assert adam.steps_taken == 1
 
 
+@pytest.mark.slow
 def test_training_never_imports_torchs_compiler():
     """The compiler takes 1-2 s to import: a training that compiles nothing pays none."""
     script = textwrap.dedent(

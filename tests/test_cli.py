@@ -358,6 +358,7 @@ def test_the_command_exits_with_mains_status(monkeypatch):
 # --- end to end, in a subprocess -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eval_as_a_process_prints_only_its_json_and_exits_0(trained, data_root, mnist_test):
     """``python -m convae eval`` in a fresh process: exit status 0, stdout one JSON object
     with the noisy metrics, stderr empty with ``--quiet`` (no warning, no traceback, from

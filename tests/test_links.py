@@ -71,7 +71,7 @@ def test_the_lesson_has_a_view_for_each_step():
     }
 
 
-@pytest.mark.slow  # every link of the lesson, each a fresh session: the fast tier has one
+@pytest.mark.slow  # every link of the lesson, each a fresh session
 @pytest.mark.parametrize("view", lesson_views())
 def test_every_lesson_view_opens_exactly_as_linked(shipped, view):
     at = open_link(view)
@@ -87,6 +87,7 @@ def test_every_lesson_view_opens_exactly_as_linked(shipped, view):
             assert links._same(at.session_state[name], [value]), (name, value)
 
 
+@pytest.mark.slow
 def test_the_lesson_shows_a_tutorial_model_below_pca_and_conv_res_above_it(shipped):
     def notes(at) -> str:
         return "\n".join(str(e.value) for kind in ("info", "success") for e in at.get(kind))
@@ -163,6 +164,7 @@ def test_hostile_query_values_are_ignored_with_a_notice_and_never_raise(shipped,
     assert "<" not in shown[0] and len(shown[0]) < 500  # names only, cleaned and cut
 
 
+@pytest.mark.slow
 def test_a_fresh_checkout_renders_every_page_with_pictures_and_stays_clean(shipped):
     def status() -> str:
         return subprocess.run(

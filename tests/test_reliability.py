@@ -242,6 +242,7 @@ def test_a_job_nobody_watches_stops_itself():
     assert TrainingJob.active_count() == 0
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_a_watched_job_running():
     job = long_job(orphan_after_s=0.5).start()
     try:
