@@ -318,7 +318,10 @@ def test_a_copied_link_reopens_the_same_view_in_a_new_browser(browser, app_serve
         settle(page, runs, mark)
         dialog = page.locator('[data-testid="stDialog"]')
         dialog.locator("img").first.wait_for()
-        assert dialog.locator("code").first.inner_text().replace("\n", "") == url
+        shared = dialog.locator('[data-testid="stCode"] code').first.inner_text()
+        assert shared.replace("\n", "") == url
+        # this server listens on 127.0.0.1 only: the link stays, and the dialog says why
+        assert "--server.address 0.0.0.0" in dialog.get_by_role("alert").first.inner_text()
         assert dialog.locator("img").count() == 1
         screenshot(page, shots / "share.png", settle_ms=300)
         page.keyboard.press("Escape")

@@ -10,7 +10,7 @@ from convae import ARCHITECTURES, ConvaeError, load_checkpoint
 from convae.classroom.jobs import TrainingJob
 from convae.nn.layers import compression
 
-from . import catalogue, layout, links, own_images, state
+from . import catalogue, layout, links, own_images, room, state
 from .errors import guarded
 from .state import DATASET_LABELS
 
@@ -129,7 +129,12 @@ def _share() -> None:
 
     A dialog opened by a button, not a popover: the button's run brings the browser's
     current address, so the link is right even after fragment-only changes."""
-    url = links.share_url()
+    reach = room.reach_here(links.share_url())
+    url = reach.urls[0]
+    if len(reach.urls) > 1:  # several networks: the teacher knows which is the room's
+        url = st.radio("This computer's address for the room", reach.urls, key="share_address")
+    if reach.note:
+        (st.warning if reach.warning else st.caption)(reach.note)
     st.caption(
         "Anyone who opens this link sees this page with the same settings, images and numbers."
     )
