@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import time
 import urllib.request
 from http.cookies import SimpleCookie
 
+import app_server
 import pytest
 from app_server import free_port
-from support import REPO, missing
+from support import REPO, missing, wait_until
 
 
 def serve_replicas():
@@ -69,3 +71,19 @@ def test_each_browser_stays_on_one_replica_and_the_class_is_spread_over_both(fro
     assert len(set(replica_of.values())) == 2  # 16 browsers, both replicas in use
     assert module.sessions_that_moved(folder / "access.log") == 0
     assert all(p.poll() is None for p in procs)
+
+
+def test_a_killed_replica_is_started_again_and_the_class_is_served_meanwhile(front):
+    url, procs, folder, module = front
+    port = int(procs[0].args[procs[0].args.index("--server.port") + 1])
+    victim = procs[0]
+    victim.kill()  # SIGKILL: nothing of it runs again
+    started = time.monotonic()
+    # while it is down, every browser is still answered (nginx passes them to the other)
+    for i in range(8):
+        assert get(url + "/", f"convae_replica=meanwhile{i}")[0] == 200
+    assert wait_until(lambda: procs[0] is not victim and procs[0].poll() is None, timeout=60)
+    assert wait_until(lambda: app_server.is_up(f"http://127.0.0.1:{port}"), timeout=60)
+    assert time.monotonic() - started < 10, "served again within 10 s"
+    assert list(folder.glob("replica-0.restart-*.log"))  # the dead one's log is kept
+    assert all(get(url + "/", f"convae_replica=after{i}")[0] == 200 for i in range(8))
