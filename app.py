@@ -10,7 +10,11 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ui import errors, layout, links, nav, sidebar, state
+from ui.warm import import_everything
+
+import_everything()  # before any session's thread imports a library half-way (ui/warm.py)
+
+from ui import errors, layout, links, nav, sidebar, state  # noqa: E402
 
 # the icon is a local file: a Material icon here would be fetched from Google's servers
 st.set_page_config(

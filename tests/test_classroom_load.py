@@ -432,3 +432,24 @@ def test_a_short_classroom_run_with_a_trainer(app_server, tmp_path):
     for key in ("p50", "p95", "max"):
         assert key in students
     assert load.markdown_row(report).startswith("| 3 | 1 |")
+
+
+@pytest.mark.slow
+def test_a_fresh_server_answers_a_class_arriving_at_once_on_every_page_without_an_error(
+    data_root, tmp_path
+):
+    """Twelve sessions open a server that has served nobody yet, within a fifth of a
+    second, and go through every page: their threads import the app's libraries at
+    once, which handed one of them a half-imported module before ui/warm.py."""
+    from support import REPO, streamlit_server
+
+    env = {"CONVAE_DATA_DIR": str(data_root), "CONVAE_CHECKPOINT_DIR": str(REPO / "checkpoints")}
+    out = tmp_path / "report.json"
+    with streamlit_server(env, tmp_path / "server.log") as url:
+        argv = ["--url", url, "--students", "12", "--ramp", "0.2", "--duration", "15"]
+        argv += ["--think", "0.05", "--moves", "1", "--json", str(out), "--quiet"]
+        code = load.main(argv)
+    report = json.loads(out.read_text())
+    assert report["errors"] == 0, report["error_examples"]
+    assert code == 0 and report["sessions_opened"] == 12
+    assert len(report["by_page_s"]) >= 7, report["by_page_s"].keys()  # every page was opened
