@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
 # What makes a test `slow` (left out of the fast tier, `pytest -m "not slow"`): a real
 # browser, a real app server, nginx in front of replicas, a PostgreSQL server. Marked here
 # by the fixtures it uses, so a new test of that kind is slow without anyone remembering;
-# long trainings and full-test-set measurements carry @pytest.mark.slow themselves.
+# the other kinds (pyproject.toml's `markers`) carry @pytest.mark.slow themselves.
 SERVER_FIXTURES = {"browser", "app_server", "front", "postgres_url"}
 
 

@@ -13,6 +13,8 @@ import importlib
 import pkgutil
 import threading
 
+from streamlit import runtime
+
 # the libraries the pages use directly (the rest come with the modules below)
 LIBRARIES = ("pandas", "plotly.graph_objects", "segno")
 PACKAGES = ("convae", "ui")  # every module of these, the package's subpackages included
@@ -25,8 +27,6 @@ _done = False
 def import_everything() -> None:
     """Import :data:`LIBRARIES` and every module of :data:`PACKAGES`, once per process."""
     global _done
-    from streamlit import runtime
-
     if _done or not runtime.exists():  # done already; or not a server (a worker's start)
         return
     with _lock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import io
 import os
 import tempfile
 import time
@@ -25,7 +26,7 @@ import torch
 STALE_TMP_S = 600  # a save takes well under a second; older temporaries are leftovers
 
 
-def write_atomically(path: str | Path, data: bytes) -> Path:
+def write_atomically(path: str | Path, data: bytes | memoryview) -> Path:
     """Write ``data`` to ``path`` so that it is either all there or not at all: a
     temporary file in the same folder, fsync, rename (a killed writer leaves only a
     temporary, which :func:`remove_stale_temporaries` deletes later); returns the path."""
@@ -116,10 +117,8 @@ def kept(path: Path, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if found is not None:
             return found
         made = make()
-        try:  # atomically: a half-written cache file is never read
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            torch.save(made, tmp)
-            tmp.replace(path)
-        except OSError:
-            pass  # no cache: made again next time
+        buffer = io.BytesIO()
+        torch.save(made, buffer)
+        with contextlib.suppress(OSError):  # no cache: made again next time
+            write_atomically(path, buffer.getbuffer())
         return made
